@@ -1,0 +1,149 @@
+"""The DuckDB warehouse: opening it, and the layers' tables.
+
+Layers (shared/DESIGN.md): raw.<source> (every landed row, as text), quarantine.<source>
+(rows refused, with the reason), staging.<source> (typed, every version kept) and the
+view staging.<source>_current (the winning version per key), plus meta.* bookkeeping.
+The pipeline is the warehouse's only writer; DuckDB locks the file against every other
+process while a read-write connection is open.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import Iterator
+
+import duckdb
+
+from pipelines.contract import SOURCES, Column, Source
+from pipelines.settings import DataPaths
+
+SQL_TYPES = {
+    "string": "VARCHAR", "enum": "VARCHAR", "timestamp": "TIMESTAMP", "date": "DATE",
+    "decimal": "DECIMAL(18,2)", "boolean": "BOOLEAN",
+}
+
+# Where each row came from; carried by raw, quarantine and staging rows alike.
+LINEAGE_COLUMNS = "load_id VARCHAR, load_seq BIGINT, file_sha256 VARCHAR, line_number BIGINT"
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the warehouse open for writing."""
+
+
+def connect(paths: DataPaths, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file, in UTC, with the layers' schema in place."""
+    paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
+    if read_only and not paths.warehouse.exists():
+        raise FileNotFoundError(
+            f"no warehouse at {paths.warehouse}: run `suprel ingest --data-dir {paths.root}` first"
+        )
+    try:
+        con = duckdb.connect(str(paths.warehouse), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseBusy(
+                f"the warehouse {paths.warehouse} is open in another process "
+                f"(a pipeline run in progress?); try again when it has finished"
+            ) from exc
+        raise
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends, roll back if it raises."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every schema, table and view that does not exist yet (idempotent)."""
+    for schema in ("raw", "quarantine", "staging", "meta"):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(LOAD_LEDGER_DDL)
+    for source in SOURCES.values():
+        text_columns = ", ".join(f"{quote(c.name)} VARCHAR" for c in source.columns)
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS raw.{source.name} ({text_columns}, "
+            f"extra_columns VARCHAR, raw_record VARCHAR, {LINEAGE_COLUMNS})"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS quarantine.{source.name} ({text_columns}, "
+            f"extra_columns VARCHAR, raw_record VARCHAR, {LINEAGE_COLUMNS}, "
+            f"file_path VARCHAR, quarantine_column VARCHAR, quarantine_reason VARCHAR, "
+            f"quarantine_detail VARCHAR, "
+            f"quarantined_at TIMESTAMP)"
+        )
+        typed_columns = ", ".join(_typed_column(c) for c in source.columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS staging.{source.name} ({typed_columns}, {LINEAGE_COLUMNS})")
+        con.execute(current_view_sql(source))
+
+
+LOAD_LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS meta.load_ledger (
+    load_id VARCHAR,            -- one per file seen; raw/staging rows carry it
+    load_seq BIGINT,            -- ingestion order: breaks updated_at ties (last ingested wins)
+    run_id VARCHAR,
+    source VARCHAR,
+    file_path VARCHAR,          -- relative to the landing folder
+    file_sha256 VARCHAR,        -- the file's identity
+    file_format VARCHAR,
+    file_bytes BIGINT,
+    status VARCHAR,             -- loaded | rejected | skipped | duplicate
+    rows_in BIGINT,
+    rows_loaded BIGINT,
+    rows_quarantined BIGINT,
+    error VARCHAR,
+    duplicate_of VARCHAR,       -- load_id of the earlier file with the same bytes
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    seconds DOUBLE
+)
+"""
+
+
+def current_view_sql(source: Source) -> str:
+    """The view of the winning version per key: greatest updated_at, ties to the last load."""
+    return (
+        f"CREATE OR REPLACE VIEW staging.{source.name}_current AS "
+        f"SELECT * EXCLUDE (version_rank) FROM ("
+        f"  SELECT *, row_number() OVER (PARTITION BY {source.key} "
+        f"    ORDER BY updated_at DESC, load_seq DESC, line_number DESC) AS version_rank "
+        f"  FROM staging.{source.name}) WHERE version_rank = 1"
+    )
+
+
+def _typed_column(column: Column) -> str:
+    return f"{quote(column.name)} {SQL_TYPES[column.kind]}"
+
+
+def quote(identifier: str) -> str:
+    """A DuckDB identifier, quoted so that any upstream column name is safe in SQL."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row count of every table in the layers, keyed schema.table."""
+    rows = con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() "
+        "WHERE schema_name IN ('raw','quarantine','staging','meta') ORDER BY 1, 2"
+    ).fetchall()
+    return {
+        f"{schema}.{table}": con.execute(f"SELECT count(*) FROM {schema}.{quote(table)}").fetchone()[0]
+        for schema, table in rows
+        if re.fullmatch(r"\w+", table)
+    }

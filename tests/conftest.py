@@ -1,0 +1,81 @@
+"""Fixtures shared by the suite: a fresh dataset folder, the default config, landing writers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from pipelines.contract import SOURCES
+from pipelines.settings import Config, DataPaths, load_config
+from pipelines.warehouse import connect
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> DataPaths:
+    return DataPaths(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return load_config()
+
+
+def csv_text(rows: list[dict], columns: list[str] | None = None) -> str:
+    """A CSV file's text from dict rows; missing keys become empty fields."""
+    columns = columns or list(rows[0])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+    return buffer.getvalue()
+
+
+def land(paths: DataPaths, source: str, name: str, content: str | bytes) -> Path:
+    """Write one landing file and return its path."""
+    target = paths.landing / source / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    target.write_bytes(content)
+    return target
+
+
+def order_row(order_id="O1", updated_at="2024-01-02T00:00:00Z", status="placed", **overrides) -> dict:
+    """A valid orders row; override any column."""
+    row = {
+        "order_id": order_id, "supplier_id": "S1", "buyer_id": "B1", "buyer_country_code": "US",
+        "category": "tools", "placed_at": "2024-01-01T10:00:00Z", "order_amount_usd": "100.00",
+        "promised_ship_by": "2024-01-05", "promised_delivery_by": "2024-01-20",
+        "is_trade_assured": "true", "status": status, "cancelled_by": None, "updated_at": updated_at,
+    }
+    row.update(overrides)
+    return row
+
+
+def query(paths: DataPaths, sql: str) -> list[tuple]:
+    con = connect(paths, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def layer_snapshot(paths: DataPaths) -> dict[str, list[tuple]]:
+    """Every row of staging and quarantine (lineage columns dropped), sorted: for comparing runs."""
+    con = connect(paths, read_only=True)
+    try:
+        snapshot = {}
+        for source in SOURCES.values():
+            names = ", ".join(f'"{c}"' for c in source.column_names)
+            snapshot[f"staging.{source.name}_current"] = sorted(
+                con.execute(f"SELECT {names} FROM staging.{source.name}_current").fetchall(), key=repr)
+            snapshot[f"quarantine.{source.name}"] = sorted(con.execute(
+                f"SELECT {names}, file_path, line_number, quarantine_reason FROM quarantine.{source.name}"
+            ).fetchall(), key=repr)
+        return snapshot
+    finally:
+        con.close()
