@@ -1,0 +1,89 @@
+"""Windowed supplier metrics as of a date, with no buyer carrying more than its share.
+
+Grain of `windowed_metrics`: one row per supplier x metric for one window (the days
+`as_of - window_days + 1 .. as_of` of the daily facts), with the raw numerator and
+denominator and the buyer-capped ones that every rate, score and decision uses.
+
+The buyer cap: within one supplier's metric, a buyer's evidence counts at most `cap`
+orders, where the cap is the water level at which no buyer holds more than `share` of
+the capped total (never below `min_orders`, so that a supplier with few, loyal buyers is
+not cut to nothing). A ring of k fake accounts then carries at most about k x share of
+the evidence however many orders it places.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+from ibis import _
+from ibis.expr.types import Table
+
+from models.relational import left_join_on
+
+
+@dataclass(frozen=True)
+class BuyerCap:
+    share: float
+    min_orders: float
+
+
+def in_window(facts: Table, as_of: dt.date, window_days: int) -> Table:
+    """Facts of the window_days days ending on as_of (inclusive)."""
+    first = as_of - dt.timedelta(days=window_days - 1)
+    return facts.filter((_.day >= first) & (_.day <= as_of))
+
+
+def buyer_evidence(facts: Table) -> Table:
+    """One row per supplier x metric x buyer: that buyer's summed evidence."""
+    return facts.filter(_.metric != "days_late").group_by(["supplier_id", "metric", "buyer_id"]).aggregate(
+        numerator=_.numerator.sum(), denominator=_.denominator.sum())
+
+
+def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
+    """One row per supplier x metric: the cap on one buyer's denominator (NULL: no cap).
+
+    With buyers sorted by evidence d_1 >= d_2 >= ..., capping the top k at level m gives
+    m = share * (rest of the evidence) / (1 - share * k); the right k is the one whose m
+    falls between d_{k+1} and d_k.
+    """
+    keys, sort = ["supplier_id", "metric"], [ibis.desc("denominator"), "buyer_id"]
+    order = ibis.window(group_by=keys, order_by=sort)
+    ranked = per_buyer.mutate(
+        k=ibis.row_number().over(order) + 1,
+        taken=_.denominator.sum().over(ibis.cumulative_window(group_by=keys, order_by=sort)),
+        total=_.denominator.sum().over(group_by=keys),
+        next_d=_.denominator.lead().over(order),
+    )
+    level = ranked.mutate(m=cap.share * (_.total - _.taken) / (1 - cap.share * _.k))
+    valid = level.filter((cap.share * _.k < 1) & (_.m <= _.denominator) & (_.m >= _.next_d.fill_null(0)) & (_.m > 0))
+    top = ranked.filter(_.k == 1).select("supplier_id", "metric", top=_.denominator, total=_.total)
+    no_cap_needed = top.filter(_.top <= cap.share * _.total).select("supplier_id", "metric")
+    levels = valid.group_by(["supplier_id", "metric"]).aggregate(level=_.m.min())
+    return (left_join_on(top.select("supplier_id", "metric"), levels, ["supplier_id", "metric"])
+            .anti_join(no_cap_needed, ["supplier_id", "metric"])
+            .mutate(level=ibis.greatest(_.level.fill_null(0.0), cap.min_orders)))
+
+
+def windowed_metrics(facts: Table, as_of: dt.date, window_days: int, cap: BuyerCap) -> Table:
+    """Per supplier x metric over the window: raw and buyer-capped numerator and denominator."""
+    per_buyer = buyer_evidence(in_window(facts, as_of, window_days))
+    levels = water_level(per_buyer, cap)
+    weighted = left_join_on(per_buyer, levels, ["supplier_id", "metric"]).mutate(
+        weight=ibis.cases((_.level.isnull() | (_.denominator <= _.level), 1.0),
+                          else_=_.level / _.denominator))
+    return weighted.group_by(["supplier_id", "metric"]).aggregate(
+        raw_numerator=_.numerator.sum(),
+        raw_denominator=_.denominator.sum(),
+        numerator=(_.numerator * _.weight).sum(),
+        denominator=(_.denominator * _.weight).sum(),
+        buyers=_.buyer_id.nunique(),
+        top_buyer_share=(_.denominator.max() / _.denominator.sum()),
+    ).mutate(window_days=ibis.literal(window_days, type="int32"), as_of_date=ibis.literal(as_of))
+
+
+def median_days_late(facts: Table, as_of: dt.date, window_days: int) -> Table:
+    """One row per supplier: the median days late of its late deliveries in the window."""
+    late = in_window(facts, as_of, window_days).filter(_.metric == "days_late")
+    return late.group_by("supplier_id").aggregate(median_days_late=_.numerator.median())

@@ -1,0 +1,121 @@
+"""Everything decided about suppliers on one as-of date, from their daily facts.
+
+Grain of `supplier_metrics`: one row per supplier x metric x window; of `rankings`: one
+row per supplier known at the as-of date (the published contract's columns and more).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import ibis
+from ibis import _
+from ibis.expr.types import Table
+
+from models.facts import BY_NAME, METRICS
+from models.metrics import BuyerCap, median_days_late, windowed_metrics
+from models.policy import ProtectionRules, protection_decisions
+from models.relational import left_join_on
+from models.score import Component, component_scores, recent_rates, supplier_scores
+from models.shrinkage import PriorSettings, shrunk_rates
+
+
+@dataclass(frozen=True)
+class ScoringPolicy:
+    """The scoring settings models need (config `scoring:` and `protection:`)."""
+
+    long_window_days: int
+    short_window_days: int
+    buyer_cap: BuyerCap
+    priors: PriorSettings
+    recent_prior_strength: float
+    components: tuple[Component, ...]
+    tier_bars: dict[str, float]
+    targets: dict[str, float]
+    protection: ProtectionRules
+
+
+def suppliers_as_of(suppliers: Table, as_of: dt.date) -> Table:
+    """One row per supplier known at as_of: its latest version's attributes and account age."""
+    as_of_end = ibis.literal(as_of + dt.timedelta(days=1)).cast("timestamp")
+    known = suppliers.filter(_.updated_at < as_of_end)
+    latest = ibis.window(group_by="supplier_id", order_by=[ibis.desc("updated_at"), ibis.desc("load_seq"),
+                                                             ibis.desc("line_number")])
+    current = known.mutate(r=ibis.row_number().over(latest)).filter(_.r == 0)
+    return current.select(
+        "supplier_id", "supplier_name", "country_code", "main_category", "registered_at",
+        account_age_days=ibis.literal(as_of).delta(current.registered_at.date(), unit="day"),
+    )
+
+
+def supplier_metrics(facts: Table, suppliers: Table, as_of: dt.date, policy: ScoringPolicy) -> Table:
+    """Per supplier x metric x window: raw and capped evidence, raw rate, target and status."""
+    windows = []
+    for days in (policy.long_window_days, policy.short_window_days):
+        m = windowed_metrics(facts, as_of, days, policy.buyer_cap).filter(_.metric != "days_late")
+        windows.append(m.join(suppliers.select("supplier_id"), "supplier_id"))
+    metrics = ibis.union(*windows)
+    targets = policy.targets.items()
+    rate = ibis.cases((_.raw_denominator > 0, _.raw_numerator / _.raw_denominator), else_=ibis.null("float64"))
+    metrics = metrics.mutate(
+        rate=rate,
+        target=ibis.cases(*((_.metric == name, float(value)) for name, value in targets), else_=ibis.null("float64")),
+        higher_is_better=_.metric.isin([m.name for m in METRICS if m.higher_is_better]),
+    )
+    meets = ibis.cases((_.higher_is_better, _.rate >= _.target), else_=_.rate <= _.target)
+    status = ibis.cases((_.rate.isnull(), "no_evidence"), (_.target.isnull(), ibis.null("string")),
+                        (meets, "meets"), else_="misses")
+    return metrics.mutate(status=status).drop("higher_is_better")
+
+
+def _shrunk(metrics: Table, suppliers: Table, days: int, policy: ScoringPolicy) -> Table:
+    in_window = metrics.filter(_.window_days == days)
+    directions = {c.metric: BY_NAME[c.metric].higher_is_better for c in policy.components}
+    return shrunk_rates(in_window, suppliers, directions, policy.priors)
+
+
+def _wide(metrics: Table, days: int) -> Table:
+    """The published evidence and raw rates of one window, one row per supplier."""
+    w = metrics.filter(_.window_days == days)
+
+    def pick(metric, value):
+        return (w.metric == metric).ifelse(w[value], None).max()
+
+    return w.group_by("supplier_id").aggregate(
+        orders=pick("orders", "raw_denominator"), gmv_usd=pick("gmv_usd", "raw_numerator"),
+        distinct_buyers=pick("orders", "buyers"), top_buyer_share=pick("orders", "top_buyer_share"),
+        matured_orders=pick("order_defect", "denominator"),
+        on_time_delivery_rate=pick("on_time_delivery", "rate"), late_shipment_rate=pick("late_shipment", "rate"),
+        order_defect_rate=pick("order_defect", "rate"), dispute_loss_rate=pick("dispute_loss", "rate"),
+    )
+
+
+def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None, as_of: dt.date,
+             policy: ScoringPolicy) -> tuple[Table, Table]:
+    """(rankings, supplier_metrics) for as_of. `risk` (supplier_id, risk_probability) may be
+    None, in which case the shrunk 365-day order-defect rate stands in for it."""
+    known = suppliers_as_of(suppliers, as_of)
+    metrics = supplier_metrics(facts, known, as_of, policy)
+    long_rates = _shrunk(metrics, known, policy.long_window_days, policy)
+    short_trials = _shrunk(metrics, known, policy.short_window_days, policy)
+    rates = {"long": long_rates, "short": recent_rates(short_trials, long_rates, policy.recent_prior_strength,
+                                                       policy.priors.bound_z)}
+    components = component_scores(rates, policy.components)
+    scores = supplier_scores(components, policy.tier_bars)
+    if risk is None:
+        risk = long_rates.filter(_.metric == "order_defect").select("supplier_id", risk_probability=_.shrunk_rate)
+    evidence = left_join_on(known.select("supplier_id", "account_age_days"), _wide(metrics, policy.long_window_days),
+                            "supplier_id").mutate(
+        matured_orders=_.matured_orders.fill_null(0.0), distinct_buyers=_.distinct_buyers.fill_null(0),
+        orders=_.orders.fill_null(0.0), gmv_usd=_.gmv_usd.fill_null(0.0))
+    decided = protection_decisions(scores, evidence, components, previous, risk, as_of, policy.protection,
+                                   policy.tier_bars["good"])
+    ranked = decided.join(known.drop("account_age_days"), "supplier_id")
+    by_score = [ibis.desc("reliability_score"), ibis.desc("reliability_score_lower"), "supplier_id"]
+    ranked = ranked.mutate(
+        rank_overall=ibis.row_number().over(order_by=by_score) + 1,
+        rank_in_category=ibis.row_number().over(group_by="main_category", order_by=by_score) + 1,
+    )
+    ranked = left_join_on(ranked, median_days_late(facts, as_of, policy.long_window_days), "supplier_id")
+    return ranked.mutate(as_of_date=ibis.literal(as_of)), metrics
