@@ -1,178 +1,218 @@
-"""Ingestion: every new landing file into raw, quarantine and staging, one transaction each.
+"""Ingestion: new landing files into raw, quarantine, pending and staging, validated on the way.
 
 A file is identified by its bytes' SHA-256. Seen before under the same path: nothing to
-do. Seen before under another path: recorded as a duplicate, nothing loaded. New: its
-rows go to raw; each row is typed against the contract and lands in staging or, with
-the reason, in quarantine; the ledger records the counts. All of that commits together
-or not at all, so a crash part-way leaves no trace and the next run loads the file whole.
+do. Seen before under another path: recorded as a duplicate, nothing loaded. New files
+are read source by source, in dependency order (suppliers, orders, shipments, disputes,
+so that references landed together resolve in one run), into chunks of about
+`quality.chunk_rows` rows; each chunk is typed and validated at once (validate.py:
+great-expectations runs once per chunk, never once per file). Then each file commits on
+its own: its raw rows, its staged, pending and quarantined rows, its validation results
+and its ledger entry, all or nothing, so a crash part-way leaves no trace of the file and
+the next run loads it whole. The run ends by re-checking pending rows (pending.py) and
+each source's freshness (batch_checks.py) and records its verdict in meta.validation_runs:
+after a critical failure nothing may be scored or published from the run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 import duckdb
 
+from pipelines import batch_checks
+from pipelines.chunk import add_file, drop_chunk, rows_per_file, start_chunk, type_chunk
 from pipelines.contract import SOURCES, Source
-from pipelines.landing import INCOMING, FileRejected, LandingFile, discover, read_incoming
+from pipelines.expectations import CRITICAL, WARNING
+from pipelines.ingest_report import IngestReport, log_entry, new_entry, refusal, utcnow
+from pipelines.landing import FileRejected, LandingFile, discover
+from pipelines.layers import insert_quarantine, insert_raw, insert_typed
+from pipelines.pending import recheck_pending
+from pipelines.results import result, write_results, write_run
 from pipelines.settings import Config, DataPaths
-from pipelines.typing_rules import typing_select
-from pipelines.warehouse import connect, literal, quote, transaction
+from pipelines.validate import validate_chunk
+from pipelines.warehouse import connect, transaction
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class IngestReport:
-    """What one ingest run did, file by file."""
-
-    run_id: str
-    files: list[dict] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(1 for f in self.files if f["status"] == status)
-
-    @property
-    def rows_loaded(self) -> int:
-        return sum(f["rows_loaded"] for f in self.files)
-
-    @property
-    def rows_quarantined(self) -> int:
-        return sum(f["rows_quarantined"] for f in self.files)
+SOURCE_ORDER = {name: rank for rank, name in enumerate(SOURCES)}  # the contract lists them in dependency order
 
 
 def ingest(paths: DataPaths, config: Config, run_id: str | None = None,
-           progress: Progress | None = None) -> IngestReport:
-    """Load every landing file not yet in the ledger; return what happened to each."""
-    run_id = run_id or "ingest-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    report = IngestReport(run_id)
+           progress: Progress | None = None, now: datetime | None = None) -> IngestReport:
+    """Load and validate every landing file not yet in the ledger; return what happened."""
+    started = utcnow()
+    run_id = run_id or "ingest-" + started.strftime("%Y%m%dT%H%M%S%fZ")
+    report = IngestReport(run_id, now or started)
     con = connect(paths)
     try:
-        files = discover(paths.landing, config.ingest.max_file_mb)
-        seen = set(con.execute("SELECT file_path, file_sha256 FROM meta.load_ledger").fetchall())
-        first_load = dict(con.execute(
-            "SELECT file_sha256, min_by(load_id, load_seq) FROM meta.load_ledger "
-            "WHERE status IN ('loaded', 'rejected') GROUP BY 1").fetchall())
-        new_files = [f for f in files if (f.relative, f.sha256) not in seen]
-        for done, landing_file in enumerate(new_files):
-            if progress:
-                progress("ingest", done, len(new_files))
-            entry = _ingest_file(con, landing_file, config, run_id, first_load)
-            if entry["status"] in ("loaded", "rejected"):
-                first_load.setdefault(landing_file.sha256, entry["load_id"])
-            report.files.append(entry)
-            _log_entry(entry)
-        if progress:
-            progress("ingest", len(new_files), len(new_files))
+        new_files = _new_files(con, paths, config)
+        loader = _Loader(con, config, report, progress, len(new_files))
+        for landing_file in new_files:
+            loader.add(landing_file)
+        loader.flush()
+        _finish_run(con, config, report, started, len(new_files))
     finally:
+        drop_chunk(con)
         con.close()
+    report.files.sort(key=lambda entry: entry["load_seq"])
+    report.add_seconds("total", (utcnow() - started).total_seconds())
     return report
 
 
-def _ingest_file(con, landing_file: LandingFile, config: Config, run_id: str, first_load: dict) -> dict:
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
-    clock = time.perf_counter()
-    seq = con.execute("SELECT coalesce(max(load_seq), 0) + 1 FROM meta.load_ledger").fetchone()[0]
-    entry = {
-        "load_id": f"L{seq:07d}", "load_seq": seq, "run_id": run_id, "source": landing_file.source,
-        "file_path": landing_file.relative, "file_sha256": landing_file.sha256,
-        "file_format": landing_file.file_format, "file_bytes": landing_file.size,
-        "status": "loaded", "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0,
-        "error": None, "duplicate_of": None, "started_at": started,
-    }
-    if landing_file.problem:
-        entry.update(status=landing_file.status_if_refused, error=landing_file.problem)
-    elif landing_file.sha256 in first_load:
-        entry.update(status="duplicate", duplicate_of=first_load[landing_file.sha256],
-                     error="same bytes as an earlier file; nothing loaded")
-    header = None
-    if entry["status"] == "loaded":
-        # Reading fills a temp table and may fail over to a slower reader: it stays outside
-        # the transaction, because any error inside one aborts it.
+def _new_files(con, paths: DataPaths, config: Config) -> list[LandingFile]:
+    seen = set(con.execute("SELECT file_path, file_sha256 FROM meta.load_ledger").fetchall())
+    files = [f for f in discover(paths.landing, config.ingest.max_file_mb) if (f.relative, f.sha256) not in seen]
+    return sorted(files, key=lambda f: (SOURCE_ORDER.get(f.source, -1), f.relative))
+
+
+class _Loader:
+    """Reads new files into chunks of one source; validates a chunk, then commits its files one by one."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config, report: IngestReport,
+                 progress: Progress | None, total: int):
+        self.con, self.quality, self.report = con, config.quality, report
+        self.null_tokens, self.progress, self.total = config.ingest.null_tokens, progress, total
+        self.future_limit = report.batch_clock + timedelta(hours=config.quality.future_tolerance_hours)
+        self.first_load = dict(con.execute(
+            "SELECT file_sha256, min_by(load_id, load_seq) FROM meta.load_ledger "
+            "WHERE status IN ('loaded', 'rejected') GROUP BY 1").fetchall())
+        self.next_seq = con.execute("SELECT coalesce(max(load_seq), 0) + 1 FROM meta.load_ledger").fetchone()[0]
+        self.chunk: list[tuple[LandingFile, dict]] = []
+
+    def add(self, landing_file: LandingFile) -> None:
+        entry = new_entry(landing_file, self.next_seq, self.report.run_id)
+        self.next_seq += 1
+        if landing_file.problem or landing_file.sha256 in self.first_load:
+            entry["duplicate_of"] = None if landing_file.problem else self.first_load[landing_file.sha256]
+            return self._commit_alone(entry, *refusal(landing_file))
+        self.first_load[landing_file.sha256] = entry["load_id"]
+        if self.chunk and self.chunk[0][0].source != landing_file.source:
+            self.flush()  # a chunk holds one source; the next source's references need this one committed
+        if self._read(landing_file, entry) and self._chunk_rows() >= self.quality.chunk_rows:
+            self.flush()
+
+    def _read(self, landing_file: LandingFile, entry: dict) -> bool:
+        """Add the file to the chunk; False when it cannot be read at all (then it is committed alone)."""
+        if not self.chunk:
+            start_chunk(self.con, SOURCES[landing_file.source])
+        clock = time.perf_counter()
         try:
-            header = read_incoming(con, landing_file)
+            problem = add_file(self.con, SOURCES[landing_file.source], landing_file, entry)
         except FileRejected as exc:
-            entry.update(status="rejected", error=str(exc))
+            self._commit_alone(entry, "rejected", str(exc), "file_readable")
+            return False
+        entry.update(seconds=time.perf_counter() - clock, status="rejected" if problem else "loaded", error=problem)
+        self.report.add_seconds("read", entry["seconds"])
+        self.chunk.append((landing_file, entry))
+        return True
+
+    def _chunk_rows(self) -> int:
+        return self.con.execute("SELECT count(*) FROM _chunk_raw").fetchone()[0]
+
+    def flush(self) -> None:
+        """Validate the chunk, judge each file whole, commit each file in its own transaction."""
+        if not self.chunk:
+            return
+        source = SOURCES[self.chunk[0][0].source]
+        typed = {e["load_id"]: f.relative for f, e in self.chunk if e["status"] == "loaded"}
+        type_chunk(self.con, source, self.null_tokens)
+        outcome = validate_chunk(self.con, source, self.future_limit, typed)
+        self.report.add_seconds("validate_sql", outcome.sql_seconds)
+        self.report.add_seconds("validate_gx", outcome.gx_seconds)
+        counts = rows_per_file(self.con, [e["load_id"] for _, e in self.chunk])
+        history = batch_checks.volume_history(self.con, source.name, self.quality)
+        for landing_file, entry in self.chunk:
+            load_id = entry["load_id"]
+            judged = self._judge_file(source, entry, counts, history)
+            self._commit(source, entry, counts[load_id], [r for r in outcome.results if r["load_id"] == load_id] + judged)
+        if outcome.mismatches:
+            self._record([result(source.name, None, None, "gx_agrees_with_sql", CRITICAL, 1, 1,
+                                 {"mismatches": outcome.mismatches}, "; ".join(outcome.mismatches))])
+        self.chunk = []
+        drop_chunk(self.con)
+
+    def _judge_file(self, source: Source, entry: dict, counts: dict, history: list[int]) -> list[dict]:
+        """Batch-level checks; a failing file is rejected whole (its rows quarantined)."""
+        load_id, path, mine, recent = entry["load_id"], entry["file_path"], counts[entry["load_id"]], list(history)
+        if entry["status"] == "rejected":
+            return [batch_checks.batch_result(source.name, load_id, path, "required_columns_present", entry["error"], {})]
+        share = batch_checks.failing_share_problem(mine["rows_in"], mine["quarantined"], self.quality)
+        volume = None if share else batch_checks.volume_problem(mine["rows_in"], history, source.name, self.quality)
+        if share or volume:
+            self.con.execute("UPDATE _verdict SET outcome = 'quarantined', reason = 'batch_rejected', column_name = NULL, "
+                             "detail = ? WHERE load_id = ? AND outcome <> 'quarantined'", [share or volume, load_id])
+            counts[load_id] = rows_per_file(self.con, [load_id])[load_id]
+            entry.update(status="rejected", error=share or volume)
+        else:
+            history[:] = (history + [mine["rows_in"]])[-self.quality.volume_history_files:]
+        return [batch_checks.batch_result(source.name, load_id, path, "failing_share_within_limit", share, {}),
+                batch_checks.batch_result(source.name, load_id, path, "row_count_in_range", volume,
+                                          {"recent_row_counts": recent})]
+
+    def _commit(self, source: Source, entry: dict, counts: dict, results: list[dict]) -> None:
+        entry.update(rows_in=counts["rows_in"], rows_loaded=counts["staged"],
+                     rows_quarantined=counts["quarantined"], rows_pending=counts["pending"])
+        clock, now = time.perf_counter(), utcnow()
+        with transaction(self.con):
+            insert_raw(self.con, source, entry["load_id"])
+            insert_typed(self.con, source, entry["load_id"], self.report.run_id, now)
+            insert_quarantine(self.con, source, "_chunk_raw", entry["load_id"], self.report.run_id, now)
+            write_results(self.con, self.report.run_id, results, now)
+            entry.update(finished_at=utcnow(), seconds=entry["seconds"] + time.perf_counter() - clock)
+            _write_ledger(self.con, entry)
+        self.report.add_seconds("commit", time.perf_counter() - clock)
+        self._done(entry, results)
+
+    def _commit_alone(self, entry: dict, status: str, error: str, check: str | None) -> None:
+        """A file refused before any of its rows were read: its ledger entry and result only."""
+        entry.update(status=status, error=error)
+        severity = WARNING if status == "skipped" else CRITICAL
+        results = [result(entry["source"], entry["load_id"], entry["file_path"], check, severity, 1, 1, {}, error)] if check else []
+        with transaction(self.con):
+            write_results(self.con, self.report.run_id, results, utcnow())
+            entry.update(finished_at=utcnow())
+            _write_ledger(self.con, entry)
+        self._done(entry, results)
+
+    def _record(self, results: list[dict]) -> None:
+        with transaction(self.con):
+            write_results(self.con, self.report.run_id, results, utcnow())
+        self.report.results += results
+
+    def _done(self, entry: dict, results: list[dict]) -> None:
+        self.report.files.append(entry)
+        self.report.results += results
+        log_entry(entry)
+        if self.progress:
+            self.progress("ingest", len(self.report.files), self.total)
+
+
+def _finish_run(con, config: Config, report: IngestReport, started: datetime, files_new: int) -> None:
+    clock = time.perf_counter()
+    future_limit = report.batch_clock + timedelta(hours=config.quality.future_tolerance_hours)
+    pending, mismatches = recheck_pending(con, config.quality.pending_reference_days, report.run_id,
+                                          future_limit, utcnow())
+    report.add_seconds("pending", time.perf_counter() - clock)
+    source_level = batch_checks.source_results(con, config.quality)
+    if mismatches:
+        source_level.append(result(None, None, None, "gx_agrees_with_sql", CRITICAL, 1, 1,
+                                   {"mismatches": mismatches}, "; ".join(mismatches)))
     with transaction(con):
-        if header is not None:
-            try:
-                entry.update(_load_rows(con, landing_file, header, config, entry))
-            except FileRejected as exc:
-                entry.update(status="rejected", error=str(exc), rows_in=exc.rows_in,
-                             rows_quarantined=exc.rows_in, rows_loaded=0)
-        entry.update(finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
-                     seconds=time.perf_counter() - clock)
-        _write_ledger(con, entry)
-        con.execute(f"DROP TABLE IF EXISTS {INCOMING}")
-    return entry
-
-
-def _load_rows(con, landing_file: LandingFile, header: list[str], config: Config, entry: dict) -> dict:
-    """raw <- every row; staging <- rows that type; quarantine <- the others, with reasons."""
-    source = SOURCES[landing_file.source]
-    rows_in = con.execute(f"SELECT count(*) FROM {INCOMING}").fetchone()[0]
-    lineage = (f"{literal(entry['load_id'])} AS load_id, {entry['load_seq']} AS load_seq, "
-               f"{literal(landing_file.sha256)} AS file_sha256, line_number")
-    _insert_raw(con, source, header, lineage)
-    missing = [c for c in source.required_names if c not in header]
-    if missing:
-        message = (f"missing required column{'s' if len(missing) > 1 else ''} "
-                   f"{', '.join(missing)} (the header has: {', '.join(header)})")
-        _quarantine_all(con, source, header, lineage, landing_file.relative, "file_rejected", message)
-        raise FileRejected(message, rows_in=rows_in)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _typed AS "
-                f"{typing_select(source, set(header), config.ingest.null_tokens, INCOMING)}")
-    names = ", ".join(quote(c) for c in source.column_names)
-    con.execute(f"INSERT INTO staging.{source.name} SELECT {names}, {lineage} FROM _typed WHERE __reason IS NULL")
-    con.execute(
-        f"INSERT INTO quarantine.{source.name} SELECT {_text_columns(source, header)}, "
-        f"{_extra_columns(source, header)}, i.raw_record, {lineage.replace('line_number', 'i.line_number')}, "
-        f"{literal(landing_file.relative)}, t.__column, t.__reason, t.__detail, now()::TIMESTAMP "
-        f"FROM {INCOMING} i JOIN (SELECT line_number, __column, __reason, __detail FROM _typed "
-        f"WHERE __reason IS NOT NULL) t USING (line_number)"
-    )
-    quarantined = con.execute("SELECT count(*) FROM _typed WHERE __reason IS NOT NULL").fetchone()[0]
-    con.execute("DROP TABLE _typed")
-    return {"rows_in": rows_in, "rows_loaded": rows_in - quarantined, "rows_quarantined": quarantined}
-
-
-def _insert_raw(con, source: Source, header: list[str], lineage: str) -> None:
-    con.execute(
-        f"INSERT INTO raw.{source.name} SELECT {_text_columns(source, header)}, "
-        f"{_extra_columns(source, header)}, raw_record, {lineage} FROM {INCOMING}"
-    )
-
-
-def _quarantine_all(con, source, header, lineage, file_path, reason, detail) -> None:
-    """A rejected file's rows, every one, so that rows in = rows quarantined."""
-    con.execute(
-        f"INSERT INTO quarantine.{source.name} SELECT {_text_columns(source, header)}, "
-        f"{_extra_columns(source, header)}, raw_record, {lineage}, {literal(file_path)}, NULL, "
-        f"{literal(reason)}, {literal(detail)}, now()::TIMESTAMP FROM {INCOMING}"
-    )
-
-
-def _text_columns(source: Source, header: list[str]) -> str:
-    return ", ".join(quote(c) if c in header else "NULL" for c in source.column_names)
-
-
-def _extra_columns(source: Source, header: list[str]) -> str:
-    """Unknown columns, kept as a JSON object (ignored downstream)."""
-    extra = [h for h in header if h not in source.column_names]
-    if not extra:
-        return "NULL"
-    return "json_object(" + ", ".join(f"{literal(h)}, {quote(h)}" for h in extra) + ")::VARCHAR"
+        write_results(con, report.run_id, source_level, utcnow())
+        write_run(con, report.run_id, started, utcnow(), report.batch_clock, files_new)
+    report.results += pending + source_level
+    for failure in report.critical:
+        log.error("critical: %s %s: %s", failure["file_path"] or failure["source"], failure["expectation"],
+                  failure["observed_value"])
 
 
 LEDGER_COLUMNS = (
     "load_id", "load_seq", "run_id", "source", "file_path", "file_sha256", "file_format",
-    "file_bytes", "status", "rows_in", "rows_loaded", "rows_quarantined", "error",
+    "file_bytes", "status", "rows_in", "rows_loaded", "rows_quarantined", "rows_pending", "error",
     "duplicate_of", "started_at", "finished_at", "seconds",
 )
 
@@ -181,11 +221,3 @@ def _write_ledger(con: duckdb.DuckDBPyConnection, entry: dict) -> None:
     placeholders = ", ".join("?" for _ in LEDGER_COLUMNS)
     con.execute(f"INSERT INTO meta.load_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES ({placeholders})",
                 [entry[c] for c in LEDGER_COLUMNS])
-
-
-def _log_entry(entry: dict) -> None:
-    if entry["status"] == "loaded":
-        log.info("%s: %d rows loaded, %d quarantined", entry["file_path"], entry["rows_loaded"],
-                 entry["rows_quarantined"])
-    else:
-        log.warning("%s: %s: %s", entry["file_path"], entry["status"], entry["error"])

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ from pipelines.warehouse import literal, quote
 
 INCOMING = "_incoming"
 IGNORED_NAMES = {".gitkeep"}
+# Windows separators and control characters have no business in a landing file's name:
+# "..\\..\\x.csv" is a traversal attempt elsewhere, a newline forges lines in logs.
+UNSAFE_NAME = re.compile(r"[\\\x00-\x1f\x7f]")
 
 
 class FileRejected(Exception):
@@ -79,6 +83,9 @@ def _describe(path: Path, landing: Path, root: Path, max_file_mb: int) -> Landin
             problem = f"symbolic link pointing outside the landing zone (to {target})"
         elif not target.is_file():
             problem = f"symbolic link to something that is not a file ({target})"
+    if problem is None and UNSAFE_NAME.search(relative):
+        problem = ("unsafe file name: a backslash or a control character (a path-traversal attempt, or a "
+                   "name that breaks logs and reports); rename the file")
     if problem is None and source is None:
         problem = f"not inside a source folder ({', '.join(SOURCES)})"
     elif problem is None and file_format is None:

@@ -1,4 +1,10 @@
-"""The warehouse's state for a person or a script: the load ledger and counts per layer."""
+"""The warehouse's state for a person or a script: the load ledger and counts per layer.
+
+Per file and in total, rows in = rows loaded + rows quarantined + rows pending: pending
+rows wait in pending.<source> for the record they refer to (pipelines/pending.py); when
+they are released or expire, their file's counts move from pending to loaded or
+quarantined.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, table_counts
 
 FILE_FIELDS = ("load_id", "file_path", "file_sha256", "source", "file_format", "status",
-               "rows_in", "rows_loaded", "rows_quarantined", "error", "duplicate_of", "run_id")
+               "rows_in", "rows_loaded", "rows_quarantined", "rows_pending", "error", "duplicate_of", "run_id")
 
 
 def warehouse_status(paths: DataPaths) -> dict:
@@ -34,4 +40,5 @@ def _totals(files: list[dict]) -> dict:
         "rows_in": sum(f["rows_in"] or 0 for f in files),
         "rows_loaded": sum(f["rows_loaded"] or 0 for f in files),
         "rows_quarantined": sum(f["rows_quarantined"] or 0 for f in files),
+        "rows_pending": sum(f["rows_pending"] or 0 for f in files),
     }

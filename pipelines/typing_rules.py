@@ -1,8 +1,10 @@
 """The contract's typing rules as SQL: a typed value and a failure reason per column.
 
 A row is quarantined at its first failing column, in contract order, with a reason code
-(`missing_required`, `bad_timestamp`, `bad_date`, `bad_amount`, `negative_amount`,
-`bad_boolean`, `bad_enum`) and a sentence naming the column and the value.
+(`missing_required`, `bad_timestamp`, `bad_date`, `bad_amount`, `bad_boolean`) and a
+sentence naming the column and the value. These are the rules without which a value has
+no type. Rules over typed values (enum values, amounts >= 0, timestamps in order, ...)
+are expectations: pipelines/expectations.py.
 """
 
 from __future__ import annotations
@@ -60,19 +62,15 @@ def checks(column: Column, v: str) -> list[Check]:
     elif column.kind == "decimal":
         found.append(Check("bad_amount", f"{v} IS NOT NULL AND {typed} IS NULL",
                            f"{column.name} = \"%s\" is not an amount in USD with at most 2 decimals"))
-        found.append(Check("negative_amount", f"{typed} < 0", f"{column.name} = %s is negative"))
     elif column.kind == "boolean":
         found.append(Check("bad_boolean", f"{v} IS NOT NULL AND {typed} IS NULL",
                            f"{column.name} = \"%s\" is not true or false"))
-    elif column.kind == "enum":
-        allowed = ", ".join(literal(x) for x in column.values)
-        found.append(Check("bad_enum", f"{v} IS NOT NULL AND {v} NOT IN ({allowed})",
-                           f"{column.name} = \"%s\" is not one of {', '.join(column.values)}"))
     return found
 
 
-def typing_select(source: Source, present: set[str], null_tokens: tuple[str, ...], relation: str) -> str:
-    """SELECT over `relation`: line_number, typed columns, and __reason, __column, __detail.
+def typing_select(source: Source, present: set[str], null_tokens: tuple[str, ...], relation: str,
+                  carried: tuple[str, ...] = ("line_number",)) -> str:
+    """SELECT over `relation`: the `carried` columns, typed columns, and __reason, __column, __detail.
 
     Contract columns missing from the file (optional ones) come out NULL. Values in the
     detail are cut to 80 characters so a megabyte-long field cannot flood a report.
@@ -90,7 +88,7 @@ def typing_select(source: Source, present: set[str], null_tokens: tuple[str, ...
                                 if "%s" in check.message else f"WHEN {check.condition} THEN {literal(check.message)}")
     malformed = "raw_record IS NOT NULL"
     return (
-        f"SELECT line_number, {', '.join(typed_exprs)}, "
+        f"SELECT {', '.join(quote(c) for c in carried)}, {', '.join(typed_exprs)}, "
         f"CASE WHEN {malformed} THEN 'malformed_record' {' '.join(reason_cases)} END AS __reason, "
         f"CASE WHEN {malformed} THEN NULL {' '.join(column_cases)} END AS __column, "
         f"CASE WHEN {malformed} THEN 'the record could not be split into the file''s columns (its text is in raw_record)' "

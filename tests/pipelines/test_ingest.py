@@ -12,6 +12,7 @@ import pipelines.ingest as ingest_module
 from pipelines.ingest import ingest
 from pipelines.settings import DataPaths
 from tests.conftest import csv_text, land, layer_snapshot, order_row, query
+from tests.pipelines.conftest import seed_suppliers
 
 
 def ledger(paths):
@@ -23,7 +24,7 @@ def current_orders(paths):
     return query(paths, "SELECT order_id, status, updated_at::VARCHAR, load_seq FROM staging.orders_current ORDER BY 1")
 
 
-def test_valid_rows_are_staged_with_lineage(paths, config):
+def test_valid_rows_are_staged_with_lineage(paths, config, known_supplier):
     land(paths, "orders", "2024-01-02.csv", csv_text([order_row("O1"), order_row("O2")]))
     report = ingest(paths, config)
     assert [(f["status"], f["rows_in"], f["rows_loaded"]) for f in report.files] == [("loaded", 2, 2)]
@@ -33,7 +34,7 @@ def test_valid_rows_are_staged_with_lineage(paths, config):
     assert query(paths, "SELECT count(*), count(DISTINCT file_sha256) FROM raw.orders") == [(2, 1)]
 
 
-def test_ingesting_twice_loads_once(paths, config):
+def test_ingesting_twice_loads_once(paths, config, known_supplier):
     land(paths, "orders", "a.csv", csv_text([order_row("O1")]))
     ingest(paths, config)
     before = layer_snapshot(paths)
@@ -53,7 +54,7 @@ def test_same_bytes_under_another_name_is_a_recorded_duplicate(paths, config):
     assert query(paths, "SELECT count(*) FROM raw.orders") == [(1,)]
 
 
-def test_latest_updated_at_wins_whatever_the_arrival_order(paths, config):
+def test_latest_updated_at_wins_whatever_the_arrival_order(paths, config, known_supplier):
     land(paths, "orders", "a.csv", csv_text([order_row("O1", "2024-01-05T00:00:00Z", "shipped")]))
     land(paths, "orders", "b.csv", csv_text([order_row("O1", "2024-01-02T00:00:00Z", "placed")]))
     ingest(paths, config)
@@ -61,7 +62,7 @@ def test_latest_updated_at_wins_whatever_the_arrival_order(paths, config):
     assert query(paths, "SELECT count(*) FROM staging.orders") == [(2,)]  # every version kept
 
 
-def test_updated_at_tie_goes_to_the_batch_ingested_last(paths, config):
+def test_updated_at_tie_goes_to_the_batch_ingested_last(paths, config, known_supplier):
     land(paths, "orders", "a.csv", csv_text([order_row("O1", status="paid")]))
     ingest(paths, config)
     land(paths, "orders", "b.csv", csv_text([order_row("O1", status="shipped")]))
@@ -69,7 +70,7 @@ def test_updated_at_tie_goes_to_the_batch_ingested_last(paths, config):
     assert [r[:2] for r in current_orders(paths)] == [("O1", "shipped")]
 
 
-def test_offsets_are_converted_to_utc_and_naive_means_utc(paths, config):
+def test_offsets_are_converted_to_utc_and_naive_means_utc(paths, config, known_supplier):
     land(paths, "orders", "a.csv", csv_text([
         order_row("O1", updated_at="2024-01-02T03:00:00+02:00"),
         order_row("O2", updated_at="2024-01-02 01:00:00"),
@@ -86,7 +87,7 @@ def _write_every_format(paths, rows):
     pl.DataFrame(rows[3:4]).write_parquet(target)
 
 
-def test_every_accepted_format_gives_the_same_typed_rows(paths, config):
+def test_every_accepted_format_gives_the_same_typed_rows(paths, config, known_supplier):
     rows = [order_row(f"O{i}") for i in range(4)]
     _write_every_format(paths, rows)
     report = ingest(paths, config)
@@ -96,7 +97,7 @@ def test_every_accepted_format_gives_the_same_typed_rows(paths, config):
     assert len(set(staged)) == 1
 
 
-def test_typed_parquet_columns_are_accepted(paths, config):
+def test_typed_parquet_columns_are_accepted(paths, config, known_supplier):
     frame = pl.DataFrame([order_row("O1")]).with_columns(
         pl.col("order_amount_usd").cast(pl.Float64), pl.col("is_trade_assured") == "true",
         pl.col("placed_at").str.to_datetime(time_zone="UTC"),
@@ -119,7 +120,7 @@ def test_typed_parquet_columns_are_accepted(paths, config):
     ("buyer_id", "", "missing_required", "required column buyer_id is empty"),
     ("buyer_id", "NULL", "missing_required", "required column buyer_id is empty"),
 ])
-def test_a_row_that_cannot_be_typed_is_quarantined_with_line_column_and_reason(paths, config, column, value, reason, detail):
+def test_a_row_that_cannot_be_typed_is_quarantined_with_line_column_and_reason(paths, config, known_supplier, column, value, reason, detail):
     land(paths, "orders", "a.csv", csv_text([order_row("O1"), order_row("O2", **{column: value})]))
     report = ingest(paths, config)
     assert (report.files[0]["rows_in"], report.files[0]["rows_loaded"], report.files[0]["rows_quarantined"]) == (2, 1, 1)
@@ -128,7 +129,7 @@ def test_a_row_that_cannot_be_typed_is_quarantined_with_line_column_and_reason(p
     assert query(paths, "SELECT order_id FROM staging.orders") == [("O1",)]
 
 
-def test_null_like_strings_in_optional_columns_are_null(paths, config):
+def test_null_like_strings_in_optional_columns_are_null(paths, config, known_supplier):
     land(paths, "orders", "a.csv", csv_text([order_row("O1", promised_delivery_by="None", cancelled_by="NaN")]))
     ingest(paths, config)
     assert query(paths, "SELECT promised_delivery_by, cancelled_by FROM staging.orders") == [(None, None)]
@@ -147,7 +148,7 @@ def test_records_spanning_lines_and_malformed_records_keep_their_physical_line(p
         (4, "malformed_record", "S2,Short")]
 
 
-def test_unknown_columns_are_kept_in_raw_and_column_order_does_not_matter(paths, config):
+def test_unknown_columns_are_kept_in_raw_and_column_order_does_not_matter(paths, config, known_supplier):
     row = order_row("O1")
     columns = ["note"] + list(reversed(list(row)))
     land(paths, "orders", "a.csv", csv_text([{**row, "note": "hi"}], columns))
@@ -156,7 +157,7 @@ def test_unknown_columns_are_kept_in_raw_and_column_order_does_not_matter(paths,
     assert query(paths, "SELECT order_id, status FROM staging.orders") == [("O1", "placed")]
 
 
-def test_missing_required_column_rejects_the_file_and_the_run_goes_on(paths, config):
+def test_missing_required_column_rejects_the_file_and_the_run_goes_on(paths, config, known_supplier):
     rows = [order_row("O1"), order_row("O2")]
     columns = [c for c in rows[0] if c != "buyer_id"]
     land(paths, "orders", "a.csv", csv_text(rows, columns))
@@ -194,7 +195,7 @@ def test_other_files_are_reported_and_skipped(paths, config):
         ("elsewhere/b.csv", "skipped"), ("orders/a.xlsx", "skipped")]
 
 
-def test_a_failure_inside_a_files_transaction_leaves_no_trace(paths, config, monkeypatch):
+def test_a_failure_inside_a_files_transaction_leaves_no_trace(paths, config, known_supplier, monkeypatch):
     land(paths, "orders", "a.csv", csv_text([order_row("O1"), order_row("O2", order_amount_usd="-1.00")]))
     land(paths, "orders", "b.csv", csv_text([order_row("O1", "2024-01-09T00:00:00Z", "shipped")]))
 
@@ -215,6 +216,7 @@ def test_a_failure_inside_a_files_transaction_leaves_no_trace(paths, config, mon
     recovered = layer_snapshot(paths)
 
     clean_paths = DataPaths(paths.root.parent / "clean")
+    seed_suppliers(clean_paths, "S1")
     for name in ("a.csv", "b.csv"):
         land(clean_paths, "orders", name, (paths.landing / "orders" / name).read_bytes())
     ingest(clean_paths, config)

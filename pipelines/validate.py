@@ -1,0 +1,172 @@
+"""Validating a chunk of typed rows: each row's outcome, and one result per file and expectation.
+
+Reads `_chunk_typed` (chunk.py); appends to `_verdict` one row per typed row:
+- typing failures (typing_rules.py) are quarantined with their reason;
+- an exact repeat of an earlier line of the same file (every contract column equal after
+  typing) is quarantined as `duplicate_row`: the first line is kept, so staging holds each
+  version once and rows in = loaded + quarantined + pending still holds;
+- the others are checked against the source's expectations (expectations.py) in SQL; the
+  first failing rule's reason quarantines the row;
+- a row that passes but refers to an unknown record (expectations.REFERENCES) is pending;
+- the rest are staged.
+GX then runs the same suite once over the checked rows and must count what SQL counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from pipelines.contract import SOURCES, Source
+from pipelines.expectations import FUTURE_LIMIT, REFERENCES, ROW, SUITES, Expectation
+from pipelines.gx_validation import run_suite
+from pipelines.results import result
+from pipelines.warehouse import literal, quote
+
+
+@dataclass
+class ChunkResult:
+    """Per-file results for meta.validation_results, and where the time went."""
+
+    results: list[dict] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)  # rules where GX and SQL disagree
+    sql_seconds: float = 0.0
+    gx_seconds: float = 0.0
+
+
+def validate_chunk(con: duckdb.DuckDBPyConnection, source: Source, future_limit: datetime,
+                   files: dict[str, str]) -> ChunkResult:
+    """Decide every row of `_chunk_typed`; `files` maps the chunk's typed load_ids to paths."""
+    clock = time.perf_counter()
+    suite = tuple(_bind(e, future_limit) for e in SUITES[source.name])
+    con.execute("INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', __reason, __column, __detail "
+                "FROM _chunk_typed WHERE __reason IS NOT NULL")
+    _set_aside_repeats(con, source)
+    _build_checked(con, source, suite)
+    _decide(con, source, suite)
+    counts = _count_per_file(con, suite)
+    outcome = ChunkResult(sql_seconds=time.perf_counter() - clock)
+    clock = time.perf_counter()
+    gx = _run_gx(con, source, suite, future_limit)
+    outcome.gx_seconds = time.perf_counter() - clock
+    for load_id, path in files.items():
+        outcome.results += _file_results(source, load_id, path, suite, counts.get(load_id), gx)
+    outcome.mismatches = _mismatches(suite, counts, gx)
+    return outcome
+
+
+def _bind(expectation: Expectation, future_limit: datetime) -> Expectation:
+    """The expectation with the batch clock's limit written into its SQL."""
+    limit = f"TIMESTAMP {literal(future_limit.isoformat(sep=' '))}"
+    return dataclasses.replace(expectation, fails=expectation.fails.replace(FUTURE_LIMIT, limit),
+                               detail=expectation.detail.replace(FUTURE_LIMIT, limit))
+
+
+def _set_aside_repeats(con, source: Source) -> None:
+    columns = ", ".join(quote(c) for c in source.column_names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _parsed AS SELECT * EXCLUDE (__reason, __column, __detail), "
+                f"min(line_number) OVER (PARTITION BY load_id, {columns}) AS __first_line "
+                f"FROM _chunk_typed WHERE __reason IS NULL")
+    con.execute("INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'duplicate_row', NULL, "
+                "printf('identical to line %d of the same file', __first_line) "
+                "FROM _parsed WHERE __first_line < line_number")
+
+
+def _build_checked(con, source: Source, suite: tuple[Expectation, ...]) -> None:
+    """_checked: one row per kept line, its referenced record's context, and the version counts."""
+    kept = "(SELECT * EXCLUDE (__first_line) FROM _parsed WHERE __first_line = line_number) p"
+    ref = REFERENCES.get(source.name)
+    if ref is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _checked_base AS SELECT p.*, true AS __ref_found FROM {kept}")
+    else:
+        target = SOURCES[ref.target]
+        key = quote(target.key)
+        picked = "".join(f", {quote(column)} AS {quote(alias)}" for alias, column in ref.context.items())
+        # The referenced record's current version: greatest updated_at, ties to the last load.
+        current = (f"SELECT {key} AS __ref_key{picked} FROM staging.{target.name} "
+                   f"WHERE {key} IN (SELECT {quote(ref.column)} FROM _parsed) QUALIFY row_number() OVER "
+                   f"(PARTITION BY {key} ORDER BY updated_at DESC, load_seq DESC, line_number DESC) = 1")
+        context = "".join(f"ref.{quote(alias)}, " for alias in ref.context)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _checked_base AS SELECT p.*, {context}"
+                    f"ref.__ref_key IS NOT NULL AS __ref_found FROM {kept} "
+                    f"LEFT JOIN ({current}) ref ON ref.__ref_key = p.{quote(ref.column)}")
+    others = " OR ".join(f"coalesce({e.fails}, false)" for e in suite[:-1])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT *, sum(passes_row_rules::INTEGER) OVER "
+                f"(PARTITION BY load_id, {quote(source.key)}, updated_at) AS __versions "
+                f"FROM (SELECT *, NOT ({others}) AS passes_row_rules FROM _checked_base)")
+
+
+def _decide(con, source: Source, suite: tuple[Expectation, ...]) -> None:
+    """Each kept row: quarantined at its first failing rule, else pending or staged."""
+    reason = " ".join(f"WHEN {e.fails} THEN {literal(e.reason)}" for e in suite)
+    column = " ".join(f"WHEN {e.fails} THEN {literal(e.column)}" for e in suite)
+    detail = " ".join(f"WHEN {e.fails} THEN {e.detail}" for e in suite)
+    ref = REFERENCES.get(source.name)
+    if ref:
+        waiting = f"printf('%s %s is not in {ref.target} yet', {literal(ref.column)}, {quote(ref.column)})"
+        reason += " WHEN NOT __ref_found THEN 'awaiting_reference'"
+        column += f" WHEN NOT __ref_found THEN {literal(ref.column)}"
+        detail += f" WHEN NOT __ref_found THEN {waiting}"
+    con.execute(
+        "INSERT INTO _verdict SELECT load_id, line_number, CASE WHEN reason IS NULL THEN 'staged' "
+        "WHEN reason = 'awaiting_reference' THEN 'pending' ELSE 'quarantined' END, reason, column_name, detail "
+        f"FROM (SELECT load_id, line_number, CASE {reason} END AS reason, CASE {column} END AS column_name, "
+        f"CASE {detail} END AS detail FROM _checked)"
+    )
+
+
+def _count_per_file(con, suite: tuple[Expectation, ...]) -> dict[str, dict]:
+    """load_id -> typed rows, typing failures by reason, repeats, checked rows, failures per rule."""
+    counts: dict[str, dict] = {}
+    for load_id, reason, n in con.execute("SELECT load_id, __reason, count(*) FROM _chunk_typed GROUP BY ALL").fetchall():
+        entry = counts.setdefault(load_id, {"typed": 0, "untyped": {}, "repeats": 0, "checked": 0, "failing": [0] * len(suite)})
+        entry["typed"] += n
+        if reason is not None:
+            entry["untyped"][reason] = n
+    for load_id, repeats in con.execute("SELECT load_id, count_if(__first_line < line_number) FROM _parsed GROUP BY 1").fetchall():
+        counts[load_id]["repeats"] = repeats
+    failing = ", ".join(f"count_if(coalesce({e.fails}, false))" for e in suite)
+    for load_id, checked, *per_rule in con.execute(f"SELECT load_id, count(*), {failing} FROM _checked GROUP BY 1").fetchall():
+        counts[load_id].update(checked=checked, failing=per_rule)
+    return counts
+
+
+def _run_gx(con, source: Source, suite: tuple[Expectation, ...], future_limit: datetime) -> dict[str, dict] | None:
+    """GX over the checked rows (None when there are none: GX has nothing to say)."""
+    context = list(REFERENCES[source.name].context) if source.name in REFERENCES else []
+    columns = ", ".join(quote(c) for c in ("load_id", *source.column_names, *context, "passes_row_rules"))
+    frame = con.execute(f"SELECT {columns} FROM _checked").df()
+    if frame.empty:
+        return None
+    return run_suite(source.name, frame, suite, future_limit)
+
+
+def _file_results(source: Source, load_id: str, path: str, suite, counts: dict | None, gx) -> list[dict]:
+    """The file's row-level results: contract typing, repeats, then one per expectation."""
+    counts = counts or {"typed": 0, "untyped": {}, "repeats": 0, "checked": 0, "failing": [0] * len(suite)}
+    untyped = sum(counts["untyped"].values())
+    rows = [
+        result(source.name, load_id, path, "contract_typing", ROW, untyped, counts["typed"], {"by_reason": counts["untyped"]}),
+        result(source.name, load_id, path, "no_repeated_rows", ROW, counts["repeats"], counts["typed"] - untyped, {}),
+    ]
+    for expectation, failing in zip(suite, counts["failing"]):
+        details = {"rule": expectation.gx_type, "gx_chunk": (gx or {}).get(expectation.name, "no rows to validate")}
+        rows.append(result(source.name, load_id, path, expectation.name, ROW, failing, counts["checked"], details))
+    return rows
+
+
+def _mismatches(suite, counts: dict[str, dict], gx: dict[str, dict] | None) -> list[str]:
+    """Rules whose GX count differs from the SQL count over the chunk: the gate is not to be trusted."""
+    found = []
+    for index, expectation in enumerate(suite):
+        in_sql = sum(c["failing"][index] for c in counts.values())
+        in_gx = 0 if gx is None else gx.get(expectation.name, {}).get("unexpected_count")
+        if in_sql != in_gx:
+            problem = (gx or {}).get(expectation.name, {}).get("exception", "")
+            found.append(f"{expectation.name}: SQL counted {in_sql} failing rows, great-expectations "
+                         f"{in_gx}{' (' + problem + ')' if problem else ''}")
+    return found
