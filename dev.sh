@@ -7,7 +7,8 @@ cd "$(dirname "$0")"
 setup() {
   [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
-  .venv/bin/python -m uv pip install --quiet --python .venv/bin/python -e ".[dev]"
+  # Compiled bytecode keeps imports fast even where PYTHONDONTWRITEBYTECODE is set.
+  .venv/bin/python -m uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev]"
 }
 
 case "${1:-}" in

@@ -17,6 +17,8 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
+from models.relational import exact_sum
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -32,18 +34,20 @@ class Metric:
     higher_is_better: bool = False
 
 
+# A boolean outcome counts 1 in the numerator when true; every order whose outcome was
+# decided that day counts 1 in the denominator ("one").
 METRICS: tuple[Metric, ...] = (
     Metric("orders", "placed_on", "one", "one"),
     Metric("gmv_usd", "placed_on", "order_amount_usd", "one"),
-    Metric("late_shipment", "ship_due_on", "is_shipped_late", "is_shipped_late"),
-    Metric("on_time_delivery", "delivery_due_on", "is_delivered_on_time", "is_delivered_on_time", True),
-    Metric("valid_tracking", "non_delivery_due_on", "has_valid_tracking", "has_valid_tracking", True),
-    Metric("non_delivery", "matured_on", "is_non_delivery", "is_matured"),
-    Metric("supplier_cancellation", "matured_on", "is_supplier_cancellation", "is_matured"),
-    Metric("dispute", "matured_on", "has_dispute", "is_matured"),
+    Metric("late_shipment", "ship_due_on", "is_shipped_late", "one"),
+    Metric("on_time_delivery", "delivery_due_on", "is_delivered_on_time", "one", True),
+    Metric("valid_tracking", "non_delivery_due_on", "has_valid_tracking", "one", True),
+    Metric("non_delivery", "matured_on", "is_non_delivery", "one"),
+    Metric("supplier_cancellation", "matured_on", "is_supplier_cancellation", "one"),
+    Metric("dispute", "matured_on", "has_dispute", "one"),
     Metric("dispute_loss", "matured_on", "is_dispute_lost", "has_decided_dispute"),
     Metric("refund_share", "matured_on", "refund_usd", "order_amount_usd"),
-    Metric("order_defect", "matured_on", "is_defect", "is_matured"),
+    Metric("order_defect", "matured_on", "is_defect", "one"),
     Metric("days_late", "non_delivery_due_on", "days_late", "one"),
 )
 METRIC_NAMES = tuple(m.name for m in METRICS)
@@ -79,4 +83,4 @@ def supplier_day_facts(outcomes: Table, first_day: dt.date, last_day: dt.date) -
     """Facts for the days first_day..last_day (inclusive) from order outcomes as of last_day."""
     rows = ibis.union(*(_metric_rows(outcomes, m, first_day, last_day) for m in METRICS))
     return rows.group_by(["supplier_id", "buyer_id", "day", "metric", "order_id"]).aggregate(
-        numerator=_.numerator.sum(), denominator=_.denominator.sum())
+        numerator=exact_sum(_.numerator), denominator=exact_sum(_.denominator))

@@ -20,7 +20,7 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
-from models.relational import left_join_on
+from models.relational import exact_sum, left_join_on
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def in_window(facts: Table, as_of: dt.date, window_days: int) -> Table:
 def buyer_evidence(facts: Table) -> Table:
     """One row per supplier x metric x buyer: that buyer's summed evidence."""
     return facts.filter(_.metric != "days_late").group_by(["supplier_id", "metric", "buyer_id"]).aggregate(
-        numerator=_.numerator.sum(), denominator=_.denominator.sum())
+        numerator=exact_sum(_.numerator), denominator=exact_sum(_.denominator))
 
 
 def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
@@ -52,8 +52,9 @@ def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
     order = ibis.window(group_by=keys, order_by=sort)
     ranked = per_buyer.mutate(
         k=ibis.row_number().over(order) + 1,
-        taken=_.denominator.sum().over(ibis.cumulative_window(group_by=keys, order_by=sort)),
-        total=_.denominator.sum().over(group_by=keys),
+        taken=_.denominator.cast("decimal(38, 12)").sum().over(
+            ibis.cumulative_window(group_by=keys, order_by=sort)).cast("float64"),
+        total=_.denominator.cast("decimal(38, 12)").sum().over(group_by=keys).cast("float64"),
         next_d=_.denominator.lead().over(order),
     )
     level = ranked.mutate(m=cap.share * (_.total - _.taken) / (1 - cap.share * _.k))
@@ -74,12 +75,12 @@ def windowed_metrics(facts: Table, as_of: dt.date, window_days: int, cap: BuyerC
         weight=ibis.cases((_.level.isnull() | (_.denominator <= _.level), 1.0),
                           else_=_.level / _.denominator))
     return weighted.group_by(["supplier_id", "metric"]).aggregate(
-        raw_numerator=_.numerator.sum(),
-        raw_denominator=_.denominator.sum(),
-        numerator=(_.numerator * _.weight).sum(),
-        denominator=(_.denominator * _.weight).sum(),
+        raw_numerator=exact_sum(_.numerator),
+        raw_denominator=exact_sum(_.denominator),
+        numerator=exact_sum(_.numerator * _.weight),
+        denominator=exact_sum(_.denominator * _.weight),
         buyers=_.buyer_id.nunique(),
-        top_buyer_share=(_.denominator.max() / _.denominator.sum()),
+        top_buyer_share=(_.denominator.max() / exact_sum(_.denominator)),
     ).mutate(window_days=ibis.literal(window_days, type="int32"), as_of_date=ibis.literal(as_of))
 
 

@@ -32,7 +32,7 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
-from models.relational import left_join_on
+from models.relational import exact_sum, left_join_on
 
 BUYER_FAVOURED = ("buyer_full_refund", "buyer_partial_refund", "replacement")
 DECIDED_STATUSES = ("resolved", "withdrawn")
@@ -128,7 +128,7 @@ def dispute_decisions(disputes: Table, deadlines: Table, as_of_end) -> Table:
         any_lost=_.lost.any(),
         lost_not_received=_.lost_not_received.any(),
         any_decided=_.decided_for_either.any(),
-        refund_usd=_.refund_usd.sum(),
+        refund_usd=exact_sum(_.refund_usd),
     )
 
 

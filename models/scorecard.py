@@ -50,11 +50,18 @@ def suppliers_as_of(suppliers: Table, as_of: dt.date) -> Table:
 
 
 def supplier_metrics(facts: Table, suppliers: Table, as_of: dt.date, policy: ScoringPolicy) -> Table:
-    """Per supplier x metric x window: raw and capped evidence, raw rate, target and status."""
+    """Per supplier x metric x window, for every known supplier: raw and capped evidence,
+    raw rate, target and status (`no_evidence` where the supplier has none)."""
     windows = []
     for days in (policy.long_window_days, policy.short_window_days):
-        m = windowed_metrics(facts, as_of, days, policy.buyer_cap).filter(_.metric != "days_late")
-        windows.append(m.join(suppliers.select("supplier_id"), "supplier_id"))
+        found = windowed_metrics(facts, as_of, days, policy.buyer_cap)
+        grid = ibis.union(*(suppliers.select("supplier_id", metric=ibis.literal(m.name))
+                            for m in METRICS if m.name != "days_late"))
+        complete = left_join_on(grid, found.drop("window_days", "as_of_date"), ["supplier_id", "metric"])
+        windows.append(complete.mutate(
+            window_days=ibis.literal(days, type="int32"), as_of_date=ibis.literal(as_of),
+            **{c: _[c].fill_null(0.0) for c in ("raw_numerator", "raw_denominator", "numerator", "denominator")},
+            buyers=_.buyers.fill_null(0)))
     metrics = ibis.union(*windows)
     targets = policy.targets.items()
     rate = ibis.cases((_.raw_denominator > 0, _.raw_numerator / _.raw_denominator), else_=ibis.null("float64"))
@@ -84,6 +91,7 @@ def _wide(metrics: Table, days: int) -> Table:
 
     return w.group_by("supplier_id").aggregate(
         orders=pick("orders", "raw_denominator"), gmv_usd=pick("gmv_usd", "raw_numerator"),
+        uncapped_order_share=pick("orders", "denominator") / pick("orders", "raw_denominator"),
         distinct_buyers=pick("orders", "buyers"), top_buyer_share=pick("orders", "top_buyer_share"),
         matured_orders=pick("order_defect", "denominator"),
         on_time_delivery_rate=pick("on_time_delivery", "rate"), late_shipment_rate=pick("late_shipment", "rate"),
@@ -103,16 +111,23 @@ def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None
                                                        policy.priors.bound_z)}
     components = component_scores(rates, policy.components)
     scores = supplier_scores(components, policy.tier_bars)
-    if risk is None:
-        risk = long_rates.filter(_.metric == "order_defect").select("supplier_id", risk_probability=_.shrunk_rate)
+    shrunk_defect = long_rates.filter(_.metric == "order_defect").select("supplier_id", fallback=_.shrunk_rate)
+    if risk is not None:  # a supplier the model could not score falls back to its shrunk defect rate
+        shrunk_defect = left_join_on(shrunk_defect, risk.select("supplier_id", "risk_probability"), "supplier_id")
+        risk = shrunk_defect.select("supplier_id", risk_probability=ibis.coalesce(_.risk_probability, _.fallback))
+    else:
+        risk = shrunk_defect.select("supplier_id", risk_probability=_.fallback)
     evidence = left_join_on(known.select("supplier_id", "account_age_days"), _wide(metrics, policy.long_window_days),
                             "supplier_id").mutate(
         matured_orders=_.matured_orders.fill_null(0.0), distinct_buyers=_.distinct_buyers.fill_null(0),
-        orders=_.orders.fill_null(0.0), gmv_usd=_.gmv_usd.fill_null(0.0))
+        orders=_.orders.fill_null(0.0), gmv_usd=_.gmv_usd.fill_null(0.0),
+        uncapped_order_share=_.uncapped_order_share.fill_null(1.0))
     decided = protection_decisions(scores, evidence, components, previous, risk, as_of, policy.protection,
                                    policy.tier_bars["good"])
     ranked = decided.join(known.drop("account_age_days"), "supplier_id")
-    by_score = [ibis.desc("reliability_score"), ibis.desc("reliability_score_lower"), "supplier_id"]
+    # Search ranks on the conservative bound: a supplier must earn its place with evidence,
+    # and one with little evidence sits below an equally scored one with much.
+    by_score = [ibis.desc("reliability_score_lower"), ibis.desc("reliability_score"), "supplier_id"]
     ranked = ranked.mutate(
         rank_overall=ibis.row_number().over(order_by=by_score) + 1,
         rank_in_category=ibis.row_number().over(group_by="main_category", order_by=by_score) + 1,

@@ -17,6 +17,14 @@ from pathlib import Path
 
 import yaml
 
+from models.facts import BY_NAME as METRICS
+from models.metrics import BuyerCap
+from models.policy import ProtectionRules
+from models.score import TIER_ORDER, Component
+from models.shrinkage import PriorSettings
+
+from pipelines.contract import SOURCES
+
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "suprel.yaml"
 
 
@@ -31,8 +39,86 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """The data quality gate's limits; config/suprel.yaml documents each one."""
+
+    chunk_rows: int
+    future_tolerance_hours: int
+    max_failing_share: float
+    failing_share_min_rows: int
+    pending_reference_days: int
+    freshness_days: dict[str, int]
+    volume_history_files: int
+    volume_min_history_files: int
+    volume_spread_limit: float
+
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    long_window_days: int
+    short_window_days: int
+    buyer_cap: BuyerCap
+    priors: PriorSettings
+    recent_prior_strength: float
+    components: tuple[Component, ...]
+    tier_bars: dict[str, float]
+    targets: dict[str, float]
+
+
+@dataclass(frozen=True)
+class GradientBoostingConfig:
+    """HistGradientBoostingClassifier's hyper-parameters (config `risk.gradient_boosting`)."""
+
+    learning_rate: float
+    max_iter: int
+    max_leaf_nodes: int
+    min_samples_leaf: int
+    l2_regularization: float
+    early_stopping: bool
+    n_iter_no_change: int
+    validation_fraction: float
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    folds: int
+    test_days: int
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """The risk model's settings; config/suprel.yaml documents each one."""
+
+    model: str
+    training_days: int
+    maturity_days: int
+    max_training_orders: int
+    seed: int
+    gradient_boosting: GradientBoostingConfig
+    logistic_c: float
+    calibration: str
+    calibration_share: float
+    typical_order_days: int
+    drift_days: int
+    drift_psi_threshold: float
+    psi_bins: int
+    backtest: BacktestConfig
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    max_protection_change_share: float
+
+
+@dataclass(frozen=True)
 class Config:
     ingest: IngestConfig
+    publish: PublishConfig
+    scoring: ScoringConfig
+    protection: ProtectionRules
+    quality: QualityConfig
+    risk: RiskConfig
 
     @property
     def config_hash(self) -> str:
@@ -83,7 +169,106 @@ def load_config(path: Path | str | None = None) -> Config:
         overlay = _read_yaml(path)
         marks.update(_line_marks(path))
         merged = _overlay(merged, overlay, prefix="", path=path, marks=marks)
-    return _build(Config, merged, prefix="", marks=marks)
+    config = _build(Config, merged, prefix="", marks=marks)
+    _check_meaning(config, marks)
+    _check_quality(config.quality, marks)
+    _check_risk(config.risk, marks)
+    return config
+
+
+RISK_MODELS = ("hist_gradient_boosting", "logistic_regression")
+RISK_CALIBRATIONS = ("isotonic", "sigmoid", "none")
+
+
+def _check_risk(risk: RiskConfig, marks: dict) -> None:
+    """Risk settings that type-check but make no sense, named by key and file:line."""
+    problems = []
+    if risk.model not in RISK_MODELS:
+        problems.append(("risk.model", f"must be one of {', '.join(RISK_MODELS)}"))
+    if risk.calibration not in RISK_CALIBRATIONS:
+        problems.append(("risk.calibration", f"must be one of {', '.join(RISK_CALIBRATIONS)}"))
+    if not 0 < risk.calibration_share < 1:
+        problems.append(("risk.calibration_share", "must be a share strictly between 0 and 1"))
+    positive = {"risk.training_days": risk.training_days, "risk.typical_order_days": risk.typical_order_days,
+                "risk.drift_days": risk.drift_days, "risk.backtest.folds": risk.backtest.folds,
+                "risk.backtest.test_days": risk.backtest.test_days}
+    problems += [(key, "must be >= 1") for key, value in positive.items() if value < 1]
+    if risk.max_training_orders < 0:
+        problems.append(("risk.max_training_orders", "must be >= 0 (0: no limit)"))
+    if risk.maturity_days < 0:
+        problems.append(("risk.maturity_days", "must be >= 0"))
+    if risk.psi_bins < 2:
+        problems.append(("risk.psi_bins", "must be >= 2"))
+    if risk.drift_psi_threshold <= 0:
+        problems.append(("risk.drift_psi_threshold", "must be > 0"))
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(f"{marks.get(key, 'config')}: '{key}' {message}")
+
+
+def _check_quality(quality: QualityConfig, marks: dict) -> None:
+    """Quality limits that type-check but make no sense, named by key and file:line."""
+    problems = [(f"quality.freshness_days.{name}", f"is not a source ({', '.join(SOURCES)})")
+                for name in quality.freshness_days if name not in SOURCES]
+    problems += [(f"quality.freshness_days.{name}", "must be >= 0") for name, days in quality.freshness_days.items() if days < 0]
+    if not 0 <= quality.max_failing_share <= 1:
+        problems.append(("quality.max_failing_share", "must be a share between 0 and 1"))
+    for key in ("chunk_rows", "failing_share_min_rows", "volume_min_history_files"):
+        if getattr(quality, key) < 1:
+            problems.append((f"quality.{key}", "must be >= 1"))
+    for key in ("future_tolerance_hours", "pending_reference_days"):
+        if getattr(quality, key) < 0:
+            problems.append((f"quality.{key}", "must be >= 0"))
+    if quality.volume_history_files < quality.volume_min_history_files:
+        problems.append(("quality.volume_history_files", "must be >= quality.volume_min_history_files"))
+    if quality.volume_spread_limit <= 0:
+        problems.append(("quality.volume_spread_limit", "must be > 0"))
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(f"{marks.get(key, 'config')}: '{key}' {message}")
+
+
+def _check_meaning(config: Config, marks: dict) -> None:
+    """Values that type-check but make no sense, named by key."""
+    scoring = config.scoring
+    problems = []
+    if not 0 < scoring.short_window_days <= scoring.long_window_days:
+        problems.append(("scoring.short_window_days", "must be > 0 and <= scoring.long_window_days"))
+    if not 0 < scoring.buyer_cap.share <= 1:
+        problems.append(("scoring.buyer_cap.share", "must be in (0, 1]"))
+    for i, c in enumerate(scoring.components):
+        key = f"scoring.components[{i}]"
+        if c.metric not in METRICS:
+            problems.append((key, f"metric '{c.metric}' is not one of {', '.join(METRICS)}"))
+        if c.window not in ("long", "short"):
+            problems.append((key, f"window '{c.window}' must be long or short"))
+        if c.weight <= 0 or not 0 < c.half_at <= 1:
+            problems.append((key, "needs weight > 0 and 0 < half_at <= 1"))
+    if set(scoring.tier_bars) != set(TIER_ORDER) or list(scoring.tier_bars.values()) != sorted(scoring.tier_bars.values(), reverse=True):
+        problems.append(("scoring.tier_bars", f"needs {', '.join(TIER_ORDER)} with decreasing bars"))
+    for name in scoring.targets:
+        if name not in METRICS:
+            problems.append((f"scoring.targets.{name}", "is not a metric of models/facts.py"))
+    priors, protection = scoring.priors, config.protection
+    if not 0 < priors.min_strength <= priors.max_strength:
+        problems.append(("scoring.priors.min_strength", "must be > 0 and <= scoring.priors.max_strength"))
+    if priors.bound_z <= 0:
+        problems.append(("scoring.priors.bound_z", "must be > 0"))
+    if protection.limit_risk_zero_at <= 0:
+        problems.append(("protection.limit_risk_zero_at", "must be > 0"))
+    if not 0 <= protection.watch_limit_share <= 1:
+        problems.append(("protection.watch_limit_share", "must be between 0 and 1"))
+    if not 0 <= protection.min_uncapped_order_share <= 1:
+        problems.append(("protection.min_uncapped_order_share", "must be between 0 and 1"))
+    for key in ("grace_days", "return_margin", "min_matured_orders", "min_distinct_buyers", "min_account_age_days",
+                "limit_base_usd", "limit_per_sqrt_order_usd", "limit_max_usd"):
+        if getattr(protection, key) < 0:
+            problems.append((f"protection.{key}", "must be >= 0"))
+    if not 0 <= protection.eligible_bar <= 100:
+        problems.append(("protection.eligible_bar", "must be between 0 and 100"))
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(f"{marks.get(key.split('[')[0], 'config')}: '{key}' {message}")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -108,6 +293,11 @@ def _line_marks(path: Path) -> dict[str, str]:
                 dotted = f"{prefix}{key_node.value}"
                 marks[dotted] = f"{path}:{key_node.start_mark.line + 1}"
                 walk(value_node, dotted + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                dotted = f"{prefix.rstrip('.')}[{index}]"
+                marks[dotted] = f"{path}:{item.start_mark.line + 1}"
+                walk(item, dotted + ".")
 
     walk(yaml.compose(path.read_text(encoding="utf-8")), "")
     return marks

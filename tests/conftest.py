@@ -79,3 +79,34 @@ def layer_snapshot(paths: DataPaths) -> dict[str, list[tuple]]:
         return snapshot
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def small_marketplace(tmp_path_factory) -> DataPaths:
+    """A generated marketplace (60 suppliers x 150 days), landing files and truth; read-only."""
+    from synthetic import MarketplaceParams, write_marketplace
+
+    root = tmp_path_factory.mktemp("small_marketplace")
+    write_marketplace(root, MarketplaceParams(suppliers=60, days=150, seed=11, dirty_rate=0.002))
+    return DataPaths(root)
+
+
+def copy_landing(source: DataPaths, target: DataPaths) -> DataPaths:
+    """A fresh dataset with the same landing files (and truth) as `source`."""
+    import shutil
+
+    shutil.copytree(source.landing, target.landing)
+    if source.truth.exists():
+        shutil.copytree(source.truth, target.truth)
+    return target
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """One Prefect test server for the session (starting one costs seconds); yields its API URL."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield PREFECT_API_URL.value()

@@ -1,0 +1,143 @@
+"""Order feature and label frames for the risk model, read from the warehouse.
+
+Grain of every frame here: one row per order (placed, or a supplier's typical order).
+The warehouse's daily facts are brought up to date first (`refresh_facts`, the one write);
+everything else reads through a read-only connection, whose temporary tables hold the
+intermediate steps of the feature computation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from pathlib import Path
+
+import duckdb
+import ibis
+import polars as pl
+from ibis import _
+
+from models.outcomes import order_outcomes, orders_as_placed
+from models.risk_features import (
+    FeatureSettings, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
+    supplier_context, supplier_versions_before, typical_orders,
+)
+from pipelines.scoring import ensure_scoring_schema, ibis_backend, update_facts
+from pipelines.settings import Config, DataPaths
+from pipelines.warehouse import connect, transaction
+
+log = logging.getLogger(__name__)
+STAGED = ("orders", "shipments", "disputes", "suppliers")
+
+
+def feature_settings(config: Config) -> FeatureSettings:
+    s = config.scoring
+    return FeatureSettings(s.short_window_days, s.long_window_days, s.priors, s.recent_prior_strength)
+
+
+def refresh_facts(paths: DataPaths, through: dt.date) -> None:
+    """Bring features.supplier_day_facts up to `through` (a no-op when they are)."""
+    con = connect(paths)
+    try:
+        ensure_scoring_schema(con)
+        with transaction(con):
+            update_facts(con, ibis_backend(con), through)
+    finally:
+        con.close()
+
+
+def latest_data_day(paths: DataPaths) -> dt.date:
+    """The newest day of any staged order version: the default evaluation and training date."""
+    with RiskData(paths, None) as data:
+        day = data.con.execute("SELECT max(updated_at)::DATE FROM staging.orders").fetchall()[0][0]
+    if day is None:
+        raise ValueError("no orders in the warehouse yet: run `suprel ingest` first")
+    return day
+
+
+class RiskData:
+    """A read-only session on the warehouse that computes feature and label frames."""
+
+    _ids = itertools.count()
+
+    def __init__(self, paths: DataPaths, config: Config | None):
+        self.paths, self.config = paths, config
+        self.con: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> "RiskData":
+        self.con = connect(self.paths, read_only=True)
+        self.con.execute("SET enable_progress_bar = false")
+        self.backend = ibis_backend(self.con)
+        self.tables = {n: self.backend.table(n, database="staging") for n in STAGED}
+        self.facts = self.backend.table("supplier_day_facts", database="features")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.con.close()
+
+    @property
+    def settings(self) -> FeatureSettings:
+        return feature_settings(self.config)
+
+    def _cache(self, name: str, table: ibis.Table) -> ibis.Table:
+        temp = f"{name}_{next(self._ids)}"
+        self.backend.create_table(temp, table, temp=True)
+        return self.backend.table(temp)
+
+    def _attributes(self, through: dt.date) -> ibis.Table:
+        """Every order known by the end of `through`, as placed, with its buyer history."""
+        end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
+        placed = orders_as_placed(self.tables["orders"], end).filter(_.placed_at < end)
+        return self._cache("risk_attributes", order_attributes(placed))
+
+    def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
+        """Features of the orders placed from first to last, each as known when placed."""
+        attributes = self._attributes(last)
+        points = snapshot_points(attributes, first, last)
+        context = supplier_context(attributes, self.facts, self.tables["suppliers"],
+                                   self.tables["shipments"], self.tables["disputes"],
+                                   points, month_starts(first, last), self.settings, self._cache)
+        orders = attributes.filter((_.placed_on >= first) & (_.placed_on <= last))
+        frame = self._collect(order_features(orders, context, self.settings))
+        log.info("features of %s orders placed %s..%s", frame.height, first, last)
+        return frame.sort("placed_on", "order_id")
+
+    def typical_features(self, as_of: dt.date, lookback_days: int) -> pl.DataFrame:
+        """Features of each known supplier's typical order, placed the day after as_of."""
+        day = as_of + dt.timedelta(days=1)
+        attributes = self._attributes(as_of)
+        ids = self.tables["suppliers"].select("supplier_id").distinct().mutate(point_on=ibis.literal(day))
+        known = self._cache("risk_known", supplier_versions_before(self.tables["suppliers"], ids))
+        typical = typical_orders(attributes, known, as_of, lookback_days)
+        context = supplier_context(attributes, self.facts, self.tables["suppliers"],
+                                   self.tables["shipments"], self.tables["disputes"], known,
+                                   [day.replace(day=1)],
+                                   self.settings, self._cache)
+        return self._collect(order_features(typical, context, self.settings)).sort("supplier_id")
+
+    def labels(self, as_of: dt.date, first: dt.date, last: dt.date) -> pl.DataFrame:
+        """order_id, is_defect of the orders placed first..last that had matured by as_of,
+        from the record versions known at as_of."""
+        start = ibis.literal(first).cast("timestamp")
+        end = ibis.literal(last + dt.timedelta(days=1)).cast("timestamp")
+        orders, shipments, disputes = (self.tables[n] for n in ("orders", "shipments", "disputes"))
+        ids = orders.filter((_.placed_at >= start) & (_.placed_at < end)).select("order_id").distinct()
+        outcomes = order_outcomes(orders.semi_join(ids, "order_id"), shipments.semi_join(ids, "order_id"),
+                                  disputes.semi_join(ids, "order_id"), as_of)
+        return self._collect(order_labels(outcomes.filter(_.placed_on >= first)))
+
+    def _collect(self, table: ibis.Table) -> pl.DataFrame:
+        return pl.from_arrow(self.backend.to_pyarrow(table))
+
+
+def feature_names(config: Config) -> list[str]:
+    return feature_columns(feature_settings(config))
+
+
+def truth_probabilities(paths: DataPaths) -> pl.DataFrame | None:
+    """order_id, true_defect_probability from a generated marketplace's truth (None if absent)."""
+    path: Path = paths.truth / "orders.parquet"
+    if not path.exists():
+        return None
+    return pl.read_parquet(path, columns=["order_id", "true_defect_probability"])

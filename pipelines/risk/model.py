@@ -1,0 +1,119 @@
+"""The risk model: a scikit-learn Pipeline, fitted on older orders and calibrated on newer ones.
+
+`fit_model` sorts the training orders by time, fits the pipeline on the earlier
+(1 - calibration_share) of them and calibrates its probabilities on the rest (a frozen
+estimator inside CalibratedClassifierCV), so the calibration is learnt out of time, as
+the model will be used. Everything random takes the configured seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipelines.settings import RiskConfig
+
+LABEL = "is_defect"
+
+
+def build_pipeline(kind: str, risk: RiskConfig) -> Pipeline:
+    """An unfitted pipeline: gradient-boosted trees (missing values handled natively), or a
+    logistic regression on median-imputed (with missing indicators), standardised features."""
+    if kind == "hist_gradient_boosting":
+        g = risk.gradient_boosting
+        return Pipeline([("classifier", HistGradientBoostingClassifier(
+            learning_rate=g.learning_rate, max_iter=g.max_iter, max_leaf_nodes=g.max_leaf_nodes,
+            min_samples_leaf=g.min_samples_leaf, l2_regularization=g.l2_regularization,
+            early_stopping=g.early_stopping, n_iter_no_change=g.n_iter_no_change,
+            validation_fraction=g.validation_fraction, random_state=risk.seed))])
+    if kind == "logistic_regression":
+        return Pipeline([
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("scale", StandardScaler()),
+            ("classifier", LogisticRegression(C=risk.logistic_c, max_iter=2000, random_state=risk.seed)),
+        ])
+    raise ValueError(f"unknown risk model '{kind}'")
+
+
+def matrix(frame: pl.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The feature matrix, columns in the model's order, float64 with NaN for missing."""
+    return frame.select([pl.col(f).cast(pl.Float64) for f in features]).to_pandas().fillna(np.nan)
+
+
+def labels(frame: pl.DataFrame) -> np.ndarray:
+    return frame[LABEL].cast(pl.Int8).to_numpy()
+
+
+def sample(frame: pl.DataFrame, limit: int, seed: int) -> pl.DataFrame:
+    """At most `limit` rows drawn uniformly (0: all), back in time order."""
+    if limit == 0 or frame.height <= limit:
+        return frame
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(frame.height, size=limit, replace=False))
+    return frame[keep]
+
+
+def time_split(frame: pl.DataFrame, calibration_share: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(earlier rows to fit on, latest rows to calibrate on); `frame` is in time order."""
+    cut = int(round(frame.height * (1 - calibration_share)))
+    return frame[:cut], frame[cut:]
+
+
+def fit_pipeline(frame: pl.DataFrame, features: list[str], kind: str, risk: RiskConfig) -> Pipeline:
+    """The pipeline fitted on frame. A feature with no value at all in frame (a short
+    history) is fitted as a constant: it carries no information either way, and
+    HistGradientBoostingClassifier cannot bin a column that is entirely missing."""
+    _require_both_classes(frame, "fit")
+    x = matrix(frame, features)
+    empty = x.columns[x.isna().all()]
+    x[empty] = 0.0
+    return build_pipeline(kind, risk).fit(x, labels(frame))
+
+
+def calibrate(fitted: Pipeline, frame: pl.DataFrame, features: list[str], method: str):
+    """The fitted pipeline with its probabilities calibrated on `frame` (unchanged for 'none')."""
+    if method == "none":
+        return fitted
+    _require_both_classes(frame, "calibrate")
+    return CalibratedClassifierCV(FrozenEstimator(fitted), method=method).fit(matrix(frame, features), labels(frame))
+
+
+@dataclass
+class FittedModel:
+    """The estimator to predict with, and the rows it was fitted and calibrated on."""
+
+    estimator: object
+    fit_rows: int
+    calibration_rows: int
+
+
+def fit_model(frame: pl.DataFrame, features: list[str], risk: RiskConfig, kind: str | None = None,
+              calibration: str | None = None) -> FittedModel:
+    """Fit on the earlier training orders and calibrate on the latest ones (see the module doc)."""
+    kind, calibration = kind or risk.model, calibration or risk.calibration
+    share = risk.calibration_share if calibration != "none" else 0.0
+    fit_part, calibration_part = time_split(frame, share)
+    fitted = fit_pipeline(fit_part, features, kind, risk)
+    return FittedModel(calibrate(fitted, calibration_part, features, calibration), fit_part.height,
+                       calibration_part.height)
+
+
+def predict(estimator, frame: pl.DataFrame, features: list[str]) -> np.ndarray:
+    """P(order defect) for each row of frame."""
+    return estimator.predict_proba(matrix(frame, features))[:, 1]
+
+
+def _require_both_classes(frame: pl.DataFrame, step: str) -> None:
+    if frame.height == 0 or frame[LABEL].n_unique() < 2:
+        raise ValueError(f"cannot {step} the risk model on {frame.height} orders with a single outcome: "
+                         f"widen risk.training_days or train at a later --as-of")

@@ -1,0 +1,91 @@
+"""Each supplier's risk as of a date, from the registry's current model, and its drift.
+
+Grain of `SupplierRisk.table`: one row per supplier known at the as-of date, with
+`risk_probability`: the predicted probability that an order typical of it (see
+models/risk_features.typical_orders), placed the next day, becomes an order defect.
+
+Drift compares the orders placed in the `drift_days` up to the as-of date (features as
+of their own placement, as in training) with the training orders: the PSI of each
+feature and of the predictions, stored in the model's folder under drift/.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from pipelines.risk import evaluation, model, registry
+from pipelines.risk.dataset import RiskData, feature_names, refresh_facts
+from pipelines.settings import Config, DataPaths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SupplierRisk:
+    model_version: str
+    as_of: dt.date
+    table: pa.Table           # supplier_id, risk_probability
+    drift: dict | None
+
+
+def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierRisk | None:
+    """The current model's per-supplier risk as of `as_of`; None when no model is registered.
+
+    Raises `registry.RiskModelMismatch` when the model was trained on another feature schema.
+    """
+    if registry.current_version(paths) is None:
+        return None
+    current = registry.load(paths)
+    names = feature_names(config)
+    refresh_facts(paths, as_of)
+    risk = config.risk
+    with RiskData(paths, config) as data:
+        typical = data.typical_features(as_of, risk.typical_order_days)
+        registry.check_schema(current, registry.feature_schema(typical, names))
+        recent = data.order_features(as_of - dt.timedelta(days=risk.drift_days - 1), as_of)
+    probabilities = model.predict(current.estimator, typical, names) if typical.height else []
+    table = pa.table({"supplier_id": typical["supplier_id"].to_arrow().cast(pa.string()),
+                      "risk_probability": pa.array(probabilities, type=pa.float64())})
+    drift = drift_report(current, recent, names, as_of, risk.drift_psi_threshold) if recent.height else None
+    if drift is not None:
+        registry.save_drift(current, str(as_of), drift)
+    return SupplierRisk(current.version, as_of, table, drift)
+
+
+def drift_report(current: registry.RegisteredModel, recent, names: list[str], as_of: dt.date,
+                 threshold: float) -> dict:
+    """PSI of each feature and of the predictions, recent orders against training orders."""
+    reference = current.metadata["reference"]
+    features = {n: evaluation.psi(reference["features"][n], recent[n].to_numpy()) for n in names}
+    prediction = evaluation.psi(reference["prediction"], model.predict(current.estimator, recent, names))
+    drifted = sorted((n for n, v in features.items() if v > threshold), key=lambda n: -features[n])
+    return {
+        "as_of_date": str(as_of), "model_version": current.version, "orders": recent.height,
+        "threshold": threshold, "prediction_psi": prediction, "feature_psi": features,
+        "drifted_features": drifted,
+        "should_retrain": prediction > threshold or bool(drifted),
+    }
+
+
+def score_with_risk(paths: DataPaths, config: Config, as_of: dt.date, run_id: str):
+    """`pipelines.scoring.score` with the current model's risk and version, when a model is
+    registered (otherwise as before: the shrunk order-defect rate, model_version 'none').
+    Returns (ScoreResult, SupplierRisk | None)."""
+    import ibis
+
+    from pipelines.scoring import score
+
+    predicted = supplier_risk(paths, config, as_of)
+    if predicted is None:
+        return score(paths, config, as_of, run_id), None
+    if predicted.drift and predicted.drift["should_retrain"]:
+        log.warning("risk model %s: drift above PSI %s (prediction %.3f; features %s): retrain it with "
+                    "`suprel train`", predicted.model_version, predicted.drift["threshold"],
+                    predicted.drift["prediction_psi"], ", ".join(predicted.drift["drifted_features"]) or "none")
+    result = score(paths, config, as_of, run_id, risk=ibis.memtable(predicted.table),
+                   model_version=predicted.model_version)
+    return result, predicted

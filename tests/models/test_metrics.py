@@ -1,0 +1,133 @@
+"""Given daily facts, expect windowed metrics exactly: the window's edges, and the buyer cap
+(the water level) against its closed form worked out by hand."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from models.metrics import BuyerCap, median_days_late, water_level, windowed_metrics
+from tests.models.frames import day, table
+
+FACT_SCHEMA = {"supplier_id": "string", "buyer_id": "string", "day": "date", "metric": "string",
+               "order_id": "string", "numerator": "float64", "denominator": "float64"}
+PER_BUYER_SCHEMA = {"supplier_id": "string", "metric": "string", "buyer_id": "string",
+                    "numerator": "float64", "denominator": "float64"}
+AS_OF = day("2024-03-31")
+
+
+def fact(buyer_id, orders, defects=0.0, on="2024-03-31", metric="order_defect", supplier_id="S1", order_id=None):
+    return {"supplier_id": supplier_id, "buyer_id": buyer_id, "day": day(on), "metric": metric,
+            "order_id": order_id, "numerator": float(defects), "denominator": float(orders)}
+
+
+def ring_supplier(supplier_id="S1"):
+    """100 real buyers with one order each (10 of them defective) and a ring of 5 accounts
+    with 60 orders each (6 defective each)."""
+    real = [fact(f"B{i:03}", 1, 1 if i < 10 else 0, supplier_id=supplier_id) for i in range(100)]
+    ring = [fact(f"R{i}", 60, 6, supplier_id=supplier_id) for i in range(5)]
+    return real + ring
+
+
+def windowed(rows, cap=BuyerCap(share=0.05, min_orders=2), as_of=AS_OF, window_days=365) -> dict:
+    out = windowed_metrics(table(rows, FACT_SCHEMA), as_of, window_days, cap).to_pyarrow().to_pylist()
+    return {(r["supplier_id"], r["metric"]): r for r in out}
+
+
+def levels(rows, cap) -> dict:
+    per_buyer = table([{k: r[k] for k in PER_BUYER_SCHEMA} for r in rows], PER_BUYER_SCHEMA)
+    return {(r["supplier_id"], r["metric"]): r["level"] for r in water_level(per_buyer, cap).to_pyarrow().to_pylist()}
+
+
+def test_the_water_level_of_a_ring_matches_the_closed_form():
+    # Capping the 5 ring accounts at m: m = share x rest / (1 - share x k) = 0.05 x 100 / (1 - 0.25) = 6.67,
+    # which lies between d_5 = 60 and d_6 = 1, so k = 5 is the right split.
+    share, rest, k = 0.05, 100, 5
+    level = share * rest / (1 - share * k)
+    assert level == pytest.approx(20 / 3)
+    assert levels(ring_supplier(), BuyerCap(share=0.05, min_orders=2)) == {("S1", "order_defect"): pytest.approx(level)}
+
+
+def test_a_ring_is_capped_at_the_water_level_and_its_numerators_by_the_same_weight():
+    row = windowed(ring_supplier())[("S1", "order_defect")]
+    level = 20 / 3
+    capped_denominator = 100 + 5 * level  # 133.33
+    capped_numerator = 10 + 5 * 6 * (level / 60)  # each ring account keeps level/60 of its 6 defects
+    assert (row["raw_denominator"], row["raw_numerator"]) == (400, 10 + 30)
+    assert row["denominator"] == pytest.approx(capped_denominator) == pytest.approx(133.3333, abs=1e-4)
+    assert row["numerator"] == pytest.approx(capped_numerator)
+    assert level / row["denominator"] == pytest.approx(0.05)  # each ring account now holds exactly `share`
+    assert (row["buyers"], row["top_buyer_share"]) == (105, pytest.approx(60 / 400))
+    assert (row["window_days"], row["as_of_date"]) == (365, AS_OF)
+
+
+def test_no_cap_when_no_buyer_exceeds_the_share():
+    rows = [fact(f"B{i:02}", 4, 1 if i == 0 else 0) for i in range(25)]  # each buyer holds 4%
+    assert levels(rows, BuyerCap(share=0.05, min_orders=2)) == {}
+    row = windowed(rows)[("S1", "order_defect")]
+    assert (row["numerator"], row["denominator"]) == (row["raw_numerator"], row["raw_denominator"]) == (1, 100)
+
+
+def test_the_level_never_falls_below_min_orders():
+    row = windowed(ring_supplier(), BuyerCap(share=0.05, min_orders=10))[("S1", "order_defect")]
+    # the water level 6.67 is raised to 10: each ring account counts 10 orders and 6 x 10/60 defects
+    assert (row["denominator"], row["numerator"]) == (pytest.approx(100 + 5 * 10), pytest.approx(10 + 5 * 1))
+
+
+def test_a_supplier_with_a_few_loyal_buyers_keeps_min_orders_of_each():
+    # with 3 buyers no level can bring one buyer under 5%: the cap is min_orders
+    rows = [fact("B1", 30, 3), fact("B2", 5, 0), fact("B3", 5, 1)]
+    assert levels(rows, BuyerCap(share=0.05, min_orders=10)) == {("S1", "order_defect"): 10}
+    row = windowed(rows, BuyerCap(share=0.05, min_orders=10))[("S1", "order_defect")]
+    assert (row["denominator"], row["numerator"]) == (pytest.approx(20), pytest.approx(1 + 0 + 1))
+
+
+def test_the_cap_is_computed_per_supplier_and_per_metric():
+    honest = [fact(f"B{i:02}", 4, supplier_id="S2") for i in range(25)]
+    ring_orders = [fact(r["buyer_id"], r["denominator"], r["denominator"], metric="orders") for r in ring_supplier()]
+    got = windowed(ring_supplier() + honest + ring_orders)
+    assert {key: round(r["denominator"], 2) for key, r in got.items()} == {
+        ("S1", "order_defect"): 133.33, ("S1", "orders"): 133.33, ("S2", "order_defect"): 100}
+
+
+@pytest.mark.parametrize("on, counted", [
+    ("2024-04-01", False),  # after as_of
+    ("2024-03-31", True),   # as_of itself
+    ("2024-01-02", True),   # as_of - 90 + 1: the window's first day
+    ("2024-01-01", False),  # one day before the window
+])
+def test_the_window_holds_the_days_from_as_of_minus_window_plus_one_to_as_of(on, counted):
+    rows = [fact("B1", 1, on="2024-02-15"), fact("B2", 10, 3, on=on)]
+    row = windowed(rows, window_days=90)[("S1", "order_defect")]
+    assert (row["raw_denominator"], row["raw_numerator"]) == ((11, 3) if counted else (1, 0))
+
+
+def test_days_late_facts_are_not_windowed_as_a_rate_but_give_the_median():
+    rows = [fact("B1", 1, d, on=on, metric="days_late", order_id=o) for o, d, on in
+            [("O1", 1.0, "2024-03-01"), ("O2", 2.0, "2024-03-02"), ("O3", 9.0, "2024-03-31"),
+             ("O4", 50.0, "2023-12-01"), ("O5", 50.0, "2024-04-01")]]
+    assert windowed(rows + [fact("B1", 1)]).keys() == {("S1", "order_defect")}
+    median = median_days_late(table(rows, FACT_SCHEMA), AS_OF, 90).to_pyarrow().to_pylist()
+    assert median == [{"supplier_id": "S1", "median_days_late": 2.0}]
+
+
+def test_the_level_is_the_fixed_point_m_equals_share_times_the_capped_total_on_assorted_suppliers():
+    # 40 seeded suppliers with uneven buyers; each level must solve m = share x sum(min(d_i, m)), raised
+    # to min_orders, and exist exactly when the top buyer holds more than share of the total.
+    rng, share, cap = random.Random(7), 0.1, BuyerCap(share=0.1, min_orders=1.5)
+    evidence = {f"S{i:02}": [float(rng.choice([1, 1, 2, 3, 5, 8, 20, 60])) for _ in range(rng.randint(1, 30))]
+                for i in range(40)}
+    rows = [fact(f"B{j:02}", d, supplier_id=s) for s, ds in evidence.items() for j, d in enumerate(ds)]
+    got = levels(rows, cap)
+
+    def fixed_point(ds):
+        lo, hi = 0.0, max(ds)
+        for _ in range(100):  # share x sum(min(d, m)) - m is positive below the fixed point
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if share * sum(min(d, mid) for d in ds) > mid else (lo, mid)
+        return lo
+
+    expected = {(s, "order_defect"): pytest.approx(max(fixed_point(ds), 1.5), abs=1e-6)
+                for s, ds in evidence.items() if max(ds) > share * sum(ds)}
+    assert len(expected) > 10 and got == expected
