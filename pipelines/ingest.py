@@ -114,7 +114,7 @@ class _Loader:
         return self.con.execute("SELECT count(*) FROM _chunk_raw").fetchone()[0]
 
     def flush(self) -> None:
-        """Validate the chunk, judge each file whole, commit each file in its own transaction."""
+        """Validate the chunk, judge each file whole, commit the chunk's files in one transaction."""
         if not self.chunk:
             return
         source = SOURCES[self.chunk[0][0].source]
@@ -125,10 +125,12 @@ class _Loader:
         self.report.add_seconds("validate_gx", outcome.gx_seconds)
         counts = rows_per_file(self.con, [e["load_id"] for _, e in self.chunk])
         history = batch_checks.volume_history(self.con, source.name, self.quality)
-        for landing_file, entry in self.chunk:
-            load_id = entry["load_id"]
+        decided = []
+        for _landing_file, entry in self.chunk:
             judged = self._judge_file(source, entry, counts, history)
-            self._commit(source, entry, counts[load_id], [r for r in outcome.results if r["load_id"] == load_id] + judged)
+            own = [r for r in outcome.results if r["load_id"] == entry["load_id"]]
+            decided.append((entry, own + judged))
+        self._commit(source, decided, counts)
         if outcome.mismatches:
             self._record([result(source.name, None, None, "gx_agrees_with_sql", CRITICAL, 1, 1,
                                  {"mismatches": outcome.mismatches}, "; ".join(outcome.mismatches))])
@@ -153,19 +155,25 @@ class _Loader:
                 batch_checks.batch_result(source.name, load_id, path, "row_count_in_range", volume,
                                           {"recent_row_counts": recent})]
 
-    def _commit(self, source: Source, entry: dict, counts: dict, results: list[dict]) -> None:
-        entry.update(rows_in=counts["rows_in"], rows_loaded=counts["staged"],
-                     rows_quarantined=counts["quarantined"], rows_pending=counts["pending"])
+    def _commit(self, source: Source, decided: list[tuple[dict, list[dict]]], counts: dict) -> None:
+        """Every file of the chunk in one transaction: each file is all in or all out, and one
+        commit per chunk instead of per file saves ~20 ms a file (thousands of daily files)."""
         clock, now = time.perf_counter(), utcnow()
         with transaction(self.con):
-            insert_raw(self.con, source, entry["load_id"])
-            insert_typed(self.con, source, entry["load_id"], self.report.run_id, now)
-            insert_quarantine(self.con, source, "_chunk_raw", entry["load_id"], self.report.run_id, now)
-            write_results(self.con, self.report.run_id, results, now)
-            entry.update(finished_at=utcnow(), seconds=entry["seconds"] + time.perf_counter() - clock)
-            _write_ledger(self.con, entry)
-        self.report.add_seconds("commit", time.perf_counter() - clock)
-        self._done(entry, results)
+            insert_raw(self.con, source, None)
+            insert_typed(self.con, source, None, self.report.run_id, now)
+            insert_quarantine(self.con, source, "_chunk_raw", None, self.report.run_id, now)
+            write_results(self.con, self.report.run_id, [r for _, results in decided for r in results], now)
+            for entry, _results in decided:
+                mine = counts[entry["load_id"]]
+                entry.update(rows_in=mine["rows_in"], rows_loaded=mine["staged"], rows_quarantined=mine["quarantined"],
+                             rows_pending=mine["pending"], finished_at=utcnow())
+                _write_ledger(self.con, entry)
+        spent = time.perf_counter() - clock
+        self.report.add_seconds("commit", spent)
+        for entry, results in decided:
+            entry["seconds"] += spent / len(decided)
+            self._done(entry, results)
 
     def _commit_alone(self, entry: dict, status: str, error: str, check: str | None) -> None:
         """A file refused before any of its rows were read: its ledger entry and result only."""

@@ -3,7 +3,7 @@
 Rows come from the chunk's temp tables (chunk.py): `_chunk_typed` for typed values,
 `_verdict` for each row's outcome, and a text table (`_chunk_raw`, or raw.<source> for
 rows decided after they were first loaded) for the original content that quarantine keeps.
-Callers run these inside one transaction per file.
+Callers run these inside one transaction per chunk of files (load_id None: the whole chunk).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ def _params(load_id: str | None, **more) -> dict:
     return ({} if load_id is None else {"load_id": load_id}) | more
 
 
-def insert_raw(con: duckdb.DuckDBPyConnection, source: Source, load_id: str) -> None:
-    con.execute(f"INSERT INTO raw.{source.name} SELECT * EXCLUDE (file_path) FROM _chunk_raw WHERE load_id = ?", [load_id])
+def insert_raw(con: duckdb.DuckDBPyConnection, source: Source, load_id: str | None) -> None:
+    con.execute(f"INSERT INTO raw.{source.name} SELECT * EXCLUDE (file_path) FROM _chunk_raw r WHERE true"
+                f"{_only(load_id, 'r')}", _params(load_id))
 
 
 def insert_typed(con, source: Source, load_id: str | None, run_id: str, now: datetime) -> None:
