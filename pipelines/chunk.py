@@ -76,9 +76,11 @@ def type_chunk(con: duckdb.DuckDBPyConnection, source: Source, null_tokens: tupl
 def rows_per_file(con: duckdb.DuckDBPyConnection, load_ids: list[str]) -> dict[str, dict[str, int]]:
     """load_id -> {rows_in, staged, quarantined, pending} from _chunk_raw and _verdict (0 for empty files)."""
     counts = {load_id: {"rows_in": 0, "staged": 0, "quarantined": 0, "pending": 0} for load_id in load_ids}
-    for load_id, n in con.execute("SELECT load_id, count(*) FROM _chunk_raw GROUP BY 1").fetchall():
+    wanted = "WHERE load_id IN (SELECT unnest(?::VARCHAR[]))"
+    for load_id, n in con.execute(f"SELECT load_id, count(*) FROM _chunk_raw {wanted} GROUP BY 1", [load_ids]).fetchall():
         counts[load_id]["rows_in"] = n
-    for load_id, outcome, n in con.execute("SELECT load_id, outcome, count(*) FROM _verdict GROUP BY 1, 2").fetchall():
+    for load_id, outcome, n in con.execute(
+            f"SELECT load_id, outcome, count(*) FROM _verdict {wanted} GROUP BY 1, 2", [load_ids]).fetchall():
         counts[load_id][outcome] = n
     return counts
 

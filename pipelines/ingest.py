@@ -158,7 +158,9 @@ class _Loader:
     def _commit(self, source: Source, decided: list[tuple[dict, list[dict]]], counts: dict) -> None:
         """Every file of the chunk in one transaction: each file is all in or all out, and one
         commit per chunk instead of per file saves ~20 ms a file (thousands of daily files)."""
-        clock, now = time.perf_counter(), utcnow()
+        # Rows are stamped with the run's batch clock (first seen, quarantined), the same clock
+        # that ages pending rows, so a replay with ingest(now=...) ages them consistently.
+        clock, now = time.perf_counter(), self.report.batch_clock
         with transaction(self.con):
             insert_raw(self.con, source, None)
             insert_typed(self.con, source, None, self.report.run_id, now)
@@ -203,7 +205,7 @@ def _finish_run(con, config: Config, report: IngestReport, started: datetime, fi
     clock = time.perf_counter()
     future_limit = report.batch_clock + timedelta(hours=config.quality.future_tolerance_hours)
     pending, mismatches = recheck_pending(con, config.quality.pending_reference_days, report.run_id,
-                                          future_limit, utcnow())
+                                          future_limit, report.batch_clock)
     report.add_seconds("pending", time.perf_counter() - clock)
     source_level = batch_checks.source_results(con, config.quality)
     if mismatches:

@@ -7,10 +7,12 @@ released now frees its shipments now):
 - a row whose reference now exists is validated again, with the reference's context
   (shipped after the order was placed; refund not above the order amount), and staged or
   quarantined;
-- a row still waiting is quarantined as `orphan_reference` once the referenced source's
-  newest updated_at is more than `quality.pending_reference_days` days past the row's own
-  updated_at. That clock is the data's, not the wall's: a stalled orders feed stops it,
-  so its shipments wait for the feed instead of expiring; replays behave like live runs.
+- a row still waiting is quarantined as `orphan_reference` once both clocks say it is
+  late by `quality.pending_reference_days` days: the data's (the referenced source's
+  newest updated_at is that far past the row's own updated_at: a stalled orders feed
+  stops this clock, so its shipments wait for the feed) and the wall's (the row was first
+  seen that long before this ingest: files arrive in any order, and a month of history
+  landed in one go, newest first, must not expire rows whose orders are a file away).
 Either way the row's original file keeps its ledger balanced: rows_pending goes down,
 rows_loaded or rows_quarantined up, in the same transaction.
 """
@@ -88,7 +90,8 @@ def _expire(con, source: Source, days: int, run_id: str, now: datetime) -> list[
     con.execute(f"INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'orphan_reference', "
                 f"{literal(ref.column)}, printf({literal(sentence)}, {literal(ref.column)}, {quote(ref.column)}, "
                 f"updated_at::VARCHAR) {_waiting(source, found=False)} "
-                f"AND updated_at < $clock - INTERVAL {int(days)} DAY", {"clock": clock})
+                f"AND updated_at < $clock - INTERVAL {int(days)} DAY "
+                f"AND first_seen_at <= $now - INTERVAL {int(days)} DAY", {"clock": clock, "now": now})
     expired = con.execute("SELECT load_id, file_path, count(*) FROM _verdict JOIN meta.load_ledger USING (load_id) "
                           "GROUP BY ALL ORDER BY 1").fetchall()
     results = [result(source.name, load_id, path, "reference_found_in_time", ROW, n, n, {"clock": clock})

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import shutil
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -58,7 +58,7 @@ def test_hostile_case(case, baseline, tmp_path, config):
     case_config = _with_overrides(config, spec.get("config", {}))
     for number, step in enumerate(spec["steps"], start=1):
         _land_step(CORPUS / "cases" / case / step["files"], paths, tmp_path, step.get("make", []))
-        report = ingest(paths, case_config, now=CLOCK)
+        report = ingest(paths, case_config, now=CLOCK + timedelta(days=step.get("days_later", 0)))
         where = f"step {number}"
         assert report.passed is step["passed"], where
         assert sorted(_named(r) for r in report.critical) == sorted(step.get("critical", [])), where
