@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import polars as pl
 from scipy.stats import spearmanr
 
 from pipelines.settings import Config, DataPaths
+from pipelines.warehouse import connect
 
 EVIDENCE_BANDS = ((1, 4), (5, 19), (20, 99), (100, None))
 ERPNEXT_WEIGHTS = {"on_time_delivery": 0.4, "order_defect": 0.4, "late_shipment": 0.2}
@@ -49,17 +49,17 @@ def evaluate(paths: DataPaths, config: Config, as_of: dt.date | None = None) -> 
 
 
 def _read_scores(paths: DataPaths, as_of: dt.date | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    con = connect(paths, read_only=True)
     try:
         if as_of is None:
             as_of = con.execute("SELECT max(as_of_date) FROM scores.supplier_rankings").fetchall()[0][0]
         if as_of is None:
             raise ValueError("no scores in the warehouse: run `suprel score` first")
-        rankings = pl.from_arrow(con.execute("SELECT * FROM scores.supplier_rankings WHERE as_of_date = ?",
-                                             [as_of]).to_arrow_table())
-        metrics = pl.from_arrow(con.execute(
+        rankings = pl.from_arrow(con.sql("SELECT * FROM scores.supplier_rankings WHERE as_of_date = ?",
+                                         params=[as_of]).to_arrow_table())
+        metrics = pl.from_arrow(con.sql(
             "SELECT * FROM scores.supplier_metrics WHERE as_of_date = ? AND window_days = (SELECT max(window_days) "
-            "FROM scores.supplier_metrics)", [as_of]).to_arrow_table())
+            "FROM scores.supplier_metrics)", params=[as_of]).to_arrow_table())
     finally:
         con.close()
     if rankings.is_empty():

@@ -64,7 +64,7 @@ class PublishResult:
 
 def rankings_table(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pa.Table:
     """The contract's rows for as_of, from the warehouse, in rank order."""
-    table = con.execute(RANKINGS_SQL, [as_of]).to_arrow_table()
+    table = con.sql(RANKINGS_SQL, params=[as_of]).to_arrow_table()
     if table.num_rows == 0:
         raise ValueError(f"no scores stored for {as_of}: nothing to publish")
     return table
