@@ -75,8 +75,9 @@ READER = textwrap.dedent("""
     while time.monotonic() < deadline:
         for reader in ("parquet", "duckdb"):
             try:
-                if reader == "parquet":
-                    t = pq.read_table(published + "/supplier_rankings.parquet")
+                if reader == "parquet":  # one open file: a path opened twice may meet two files
+                    with open(published + "/supplier_rankings.parquet", "rb") as handle:
+                        t = pq.read_table(handle)
                     run_ids, n = set(t.column("run_id").to_pylist()), t.num_rows
                 else:
                     con = duckdb.connect(published + "/supplier_rankings.duckdb", read_only=True)
