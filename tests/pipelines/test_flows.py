@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,11 +35,20 @@ def published_rows(paths: DataPaths) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "run_id"} for r in rows]
 
 
-@pytest.fixture
-def refreshed(tmp_path, small_marketplace, prefect_api_url):
-    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "data"))
+@pytest.fixture(scope="module")
+def refreshed_once(tmp_path_factory, small_marketplace, prefect_api_url):
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path_factory.mktemp("refreshed") / "data"))
     outcome = flows.daily_refresh(data_dir=str(paths.root), as_of=last_day(small_marketplace))
     return paths, outcome
+
+
+@pytest.fixture
+def refreshed(refreshed_once, tmp_path):
+    """A copy of a dataset after one daily refresh (warehouse, published files and all)."""
+    paths, outcome = refreshed_once
+    copy = DataPaths(tmp_path / "data")
+    shutil.copytree(paths.root, copy.root)
+    return copy, outcome
 
 
 def test_the_daily_refresh_publishes_the_contract(refreshed):
