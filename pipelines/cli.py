@@ -58,7 +58,7 @@ def common_options(command):
             return command(Context(data_dir, config_path), **kwargs)
         except (ConfigError, WarehouseBusy, RunInProgress, PublicationRefused, QualityGateFailed,
                 FileNotFoundError, ValueError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+            err_console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
             sys.exit(2)
 
     return wrapper

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from pipelines.ingest import IngestReport, ingest
 from pipelines.publish import check_gate, previous_snapshot, protection_changes, rankings_table, write_snapshot
+from pipelines.publish_metrics import write_evidence_snapshot
 from pipelines.scoring import latest_data_day
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
@@ -99,6 +100,7 @@ def publish_step(paths: DataPaths, config: Config, as_of: dt.date, run_id: str,
         table = rankings_table(con, as_of)
         changed, compared, changes = protection_changes(table, previous_snapshot(paths, as_of))
         check_gate(changed, compared, config.publish.max_protection_change_share, force_reason)
+        write_evidence_snapshot(paths, con, as_of)  # first: new rankings always find their evidence
         write_snapshot(paths, table)
         with transaction(con):
             con.execute("DELETE FROM meta.protection_changes WHERE run_id = ? AND as_of_date = ?", [run_id, as_of])
