@@ -22,8 +22,8 @@ from models.shrinkage import PriorSettings, shrunk_rates
 
 
 @dataclass(frozen=True)
-class ScoringPolicy:
-    """The scoring settings models need (config `scoring:` and `protection:`)."""
+class ScoringSettings:
+    """The config's `scoring:` section (config/suprel.yaml documents each setting)."""
 
     long_window_days: int
     short_window_days: int
@@ -33,6 +33,12 @@ class ScoringPolicy:
     components: tuple[Component, ...]
     tier_bars: dict[str, float]
     targets: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ScoringPolicy(ScoringSettings):
+    """Everything the scorecard decides with: `scoring:` plus `protection:`."""
+
     protection: ProtectionRules
 
 

@@ -9,6 +9,7 @@ so a rerun of the same date on the same data gives the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -45,9 +46,8 @@ class ScoreResult:
 
 
 def policy_from(config: Config) -> ScoringPolicy:
-    s = config.scoring
-    return ScoringPolicy(s.long_window_days, s.short_window_days, s.buyer_cap, s.priors, s.recent_prior_strength,
-                         s.components, s.tier_bars, s.targets, config.protection)
+    scoring = {f.name: getattr(config.scoring, f.name) for f in dataclasses.fields(config.scoring)}
+    return ScoringPolicy(**scoring, protection=config.protection)
 
 
 def ibis_backend(con: duckdb.DuckDBPyConnection):

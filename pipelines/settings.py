@@ -18,10 +18,9 @@ from pathlib import Path
 import yaml
 
 from models.facts import BY_NAME as METRICS
-from models.metrics import BuyerCap
 from models.policy import ProtectionRules
-from models.score import TIER_ORDER, Component
-from models.shrinkage import PriorSettings
+from models.score import TIER_ORDER
+from models.scorecard import ScoringSettings
 
 from pipelines.contract import SOURCES
 
@@ -52,18 +51,6 @@ class QualityConfig:
     volume_min_history_files: int
     volume_spread_limit: float
 
-
-
-@dataclass(frozen=True)
-class ScoringConfig:
-    long_window_days: int
-    short_window_days: int
-    buyer_cap: BuyerCap
-    priors: PriorSettings
-    recent_prior_strength: float
-    components: tuple[Component, ...]
-    tier_bars: dict[str, float]
-    targets: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -115,7 +102,7 @@ class PublishConfig:
 class Config:
     ingest: IngestConfig
     publish: PublishConfig
-    scoring: ScoringConfig
+    scoring: ScoringSettings
     protection: ProtectionRules
     quality: QualityConfig
     risk: RiskConfig
