@@ -8,18 +8,23 @@ What an order placed at t, on day d, sees was known before day d began:
 
 - supplier evidence: the daily facts of days <= d-1, summed over each window ending on
   d-1. Facts are final once their day is over (models/outcomes.py), so these sums are
-  exactly what a run on day d would have had. The sums come from one cumulative stream
-  per supplier into which every lookup drops a marker row (zero-valued, sorted before the
-  facts of its day): the running total at a marker is the evidence before its day, and a
-  window is the difference of two markers. Window functions and equality joins only: it
-  runs on Spark as on DuckDB, in time linear in the rows, where an inequality join of
-  lookups to cumulative rows grows with the square of a supplier's active days;
+  exactly what a run on day d would have had. Next to the facts, events filed on the day
+  their record version became known (`updated_at`): disputes opened and lost, shipping
+  and delivery times, first orders of new buyers, and stocks (orders overdue, disputes
+  open) as +1/-1 flows. These lead the facts, which see an order's defect only at its
+  maturity, weeks after the order;
+- the sums come from one cumulative stream per supplier into which every lookup drops a
+  marker row (zero-valued, sorted before the evidence of its day): the running total at
+  a marker is the evidence before its day, and a window is the difference of two
+  markers. Window functions and equality joins only: it runs on Spark as on DuckDB, in
+  time linear in the rows, where an inequality join of lookups to cumulative rows grows
+  with the square of a supplier's active days;
 - supplier attributes (category, country, registration): the latest supplier version
   with `updated_at` before day d, an inequality join plus `row_number` (PySpark has no
   asof join, shared/STACK.md);
 - shrunk rates: the supplier's window evidence under an empirical-Bayes prior
   (models/shrinkage.py) fitted on the first day of d's month from the evidence before it;
-- buyer history: orders of the same buyer with the same supplier placed before t.
+- buyer history: orders of the same buyer with the same supplier recorded before t.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from ibis import _
 from ibis.expr.types import Table
 
 from models.facts import BY_NAME
-from models.outcomes import BUYER_FAVOURED, DECIDED_STATUSES
+from models.outcomes import BUYER_FAVOURED, CONTRACT_RULES, DECIDED_STATUSES, OutcomeRules, orders_as_placed
 from models.shrinkage import COHORT_LEVELS, PriorSettings, beta_posterior, failures, fit_priors
 
 RATE_METRICS = ("order_defect", "late_shipment", "on_time_delivery", "non_delivery", "supplier_cancellation",
@@ -41,6 +46,9 @@ RATE_METRICS = ("order_defect", "late_shipment", "on_time_delivery", "non_delive
 SHRUNK_METRICS = ("order_defect", "late_shipment", "on_time_delivery", "non_delivery", "supplier_cancellation",
                   "dispute")
 TREND_METRICS = ("order_defect", "late_shipment", "on_time_delivery", "non_delivery")
+# The recent window against the long one for the fastest signals (@ stands for the window).
+RECENT_CHANGES = ("rate_late_shipment_@", "rate_on_time_delivery_@", "rate_supplier_cancellation_@",
+                  "mean_handling_days_@", "mean_transit_days_@", "disputes_opened_per_order_@")
 ALL_TIME_METRICS = ("order_defect", "late_shipment", "on_time_delivery", "non_delivery", "supplier_cancellation",
                     "dispute", "valid_tracking")
 RECENT_METRICS = ("late_shipment", "on_time_delivery", "supplier_cancellation")
@@ -53,15 +61,22 @@ FACT_EVIDENCE = ("orders", "gmv_usd", *RATE_METRICS, "days_late")
 # before the ship-by deadline and the transit days (shipped to delivered): measurements
 # on every order where the facts only say late or not.
 EVENTS = ("new_buyers", "disputes_opened", "disputes_lost", "handling_days", "ship_slack_days", "transit_days")
+# Stocks, filed as +1 / -1 flows so that their sum before a day is the stock on that day:
+# orders past their ship-by date not known shipped, orders past their delivery deadline
+# not known delivered (neither cancelled), and disputes open. They lead non-delivery and
+# lost disputes, which the facts record only at maturity.
+STOCKS = ("overdue_unshipped", "overdue_undelivered", "open_disputes")
 ALL_TIME = 0  # the window label of evidence since the supplier's first fact
+MICRO = 1_000_000
 # Shrunk rates are failure rates: a success rate is named after its failure.
 FAILURE_NAME = {"on_time_delivery": "late_delivery"}
 
 
+Cache = Callable[[str, Table], Table]
+
+
 def _failure(metric: str) -> str:
     return FAILURE_NAME.get(metric, metric)
-
-Cache = Callable[[str, Table], Table]
 
 
 @dataclass(frozen=True)
@@ -73,10 +88,22 @@ class FeatureSettings:
     priors: PriorSettings
     recent_prior_strength: float
     recent_window_days: int = 30
+    outcome_rules: OutcomeRules = CONTRACT_RULES
 
     @property
     def windows(self) -> tuple[int, int, int]:
         return self.recent_window_days, self.short_window_days, self.long_window_days
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the features read: the daily facts and the staged tables (every version)."""
+
+    facts: Table
+    suppliers: Table
+    orders: Table
+    shipments: Table
+    disputes: Table
 
 
 def _no_cache(name: str, table: Table) -> Table:
@@ -92,34 +119,59 @@ def order_labels(outcomes: Table) -> Table:
     return outcomes.filter(_.is_matured).select("order_id", is_defect=_.is_defect.cast("boolean"))
 
 
-def order_attributes(placed: Table) -> Table:
-    """One row per order as placed: placed_on, the days allowed to ship and to deliver, and
-    how many orders the same buyer had placed with the same supplier strictly before it
-    (orders placed at the same instant do not count as before)."""
-    before = ibis.rank().over(group_by=["supplier_id", "buyer_id"], order_by="placed_at")
+def order_attributes(orders: Table, through: dt.date) -> Table:
+    """One row per order known by the end of `through`, as placed (its first version):
+    placed_on, known_at (its first version's updated_at), the days allowed to ship and to
+    deliver, and buyer_prior_orders: how many orders of the same buyer with the same
+    supplier had been recorded (first version) strictly before this one was placed."""
+    end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
+    placed = orders_as_placed(orders, end).filter(_.placed_at < end)
+    known = orders.filter(_.updated_at < end).group_by("order_id").aggregate(known_at=_.updated_at.min())
+    placed = placed.join(known, "order_id")
     placed_on = placed.placed_at.date()
-    return placed.select(
-        "order_id", "supplier_id", "buyer_id", "category", "placed_at", "order_amount_usd", placed_on=placed_on,
-        days_to_ship=placed.promised_ship_by.delta(placed_on, unit="day"),
-        days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day"),
-        buyer_prior_orders=before.cast("int64"),
-    )
+    attributes = placed.select(
+        "order_id", "supplier_id", "buyer_id", "category", "placed_at", "known_at", "order_amount_usd",
+        placed_on=placed_on, days_to_ship=placed.promised_ship_by.delta(placed_on, unit="day"),
+        days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day"))
+    return attributes.join(_buyer_history(attributes), "order_id")
+
+
+def _buyer_history(placed: Table) -> Table:
+    """order_id, buyer_prior_orders: a running count per supplier x buyer of the orders
+    recorded, read at each order's placement (a recording at that very instant sorts after)."""
+    keys = ["supplier_id", "buyer_id"]
+    recorded = placed.select(*keys, at=_.known_at, kind=ibis.literal(1, "int32"), order_id=ibis.null("string"),
+                             one=ibis.literal(1.0))
+    asked = placed.select(*keys, at=_.placed_at, kind=ibis.literal(0, "int32"), order_id=_.order_id,
+                          one=ibis.literal(0.0))
+    stream = ibis.union(recorded, asked)
+    before = stream.one.sum().over(ibis.cumulative_window(group_by=keys, order_by=["at", "kind"]))
+    return stream.mutate(before=before).filter(_.kind == 0).select(
+        "order_id", buyer_prior_orders=_.before.cast("int64"))
+
+
+def _known_day(timestamp) -> ibis.Value:
+    """The day number on which a record version became known (its updated_at's day)."""
+    return _day_number(timestamp.date())
 
 
 def dispute_events(disputes: Table, attributes: Table) -> Table:
-    """One row per dispute of a known order: its supplier, the day it became known (its
-    first version) and the day it was first known decided for the buyer (NULL if never)."""
-    lost = _.status.isin(DECIDED_STATUSES) & _.outcome.isin(BUYER_FAVOURED)
+    """One row per dispute of a known order: its supplier and the day numbers on which it
+    became known (its first version), was first known decided, and first known decided
+    for the buyer (NULL when not yet)."""
+    decided = _.status.isin(DECIDED_STATUSES)
     per_dispute = disputes.group_by(["dispute_id", "order_id"]).aggregate(
-        known_at=_.updated_at.min(), lost_at=lost.ifelse(_.updated_at, None).min())
+        known_at=_.updated_at.min(), decided_at=decided.ifelse(_.updated_at, None).min(),
+        lost_at=(decided & _.outcome.isin(BUYER_FAVOURED)).ifelse(_.updated_at, None).min())
     return per_dispute.join(attributes.select("order_id", "supplier_id"), "order_id").select(
-        "supplier_id", opened_on=_.known_at.date(), lost_on=_.lost_at.date())
+        "supplier_id", opened_day=_known_day(_.known_at), decided_day=_known_day(_.decided_at),
+        lost_day=_known_day(_.lost_at))
 
 
 def shipment_events(shipments: Table, attributes: Table) -> Table:
-    """One row per shipment of a known order: its supplier, the days its shipping and its
-    delivery became known (the first version saying so), handling days (placed to
-    shipped), slack days (shipped to the end of the ship-by day) and transit days."""
+    """One row per shipment of a known order: its supplier, the day numbers on which its
+    shipping and its delivery became known (the first version saying so), handling days
+    (placed to shipped), slack days (shipped to the end of the ship-by day), transit days."""
     shipped, delivered = _.shipped_at.notnull(), _.delivered_at.notnull()
     per_shipment = shipments.group_by(["shipment_id", "order_id"]).aggregate(
         shipped_known_at=shipped.ifelse(_.updated_at, None).min(),
@@ -129,64 +181,128 @@ def shipment_events(shipments: Table, attributes: Table) -> Table:
     t = per_shipment.join(attributes.select("order_id", "supplier_id", "placed_at", "placed_on", "days_to_ship"),
                           "order_id")
     shipped_s = t.shipped_at.epoch_seconds()
-    deadline_s = (t.placed_on.epoch_days() + t.days_to_ship + 1) * 86400
-    return t.select("supplier_id", shipped_on=t.shipped_known_at.date(), delivered_on=t.delivered_known_at.date(),
+    deadline_s = (_day_number(t.placed_on) + t.days_to_ship + 1) * 86400
+    return t.select("supplier_id", "order_id", shipped_day=_known_day(t.shipped_known_at),
+                    delivered_day=_known_day(t.delivered_known_at),
                     handling_days=(shipped_s - t.placed_at.epoch_seconds()) / 86400.0,
                     slack_days=(deadline_s - shipped_s) / 86400.0,
                     transit_days=(t.delivered_at.epoch_seconds() - shipped_s) / 86400.0)
 
 
-def _event_sums(events: Table, day_column: str, name: str, value, columns: list[str]) -> Table:
-    """Per supplier x day: n_<name> = how many events, x_<name> = the sum of their value."""
-    known = events.mutate(value=value).filter(events[day_column].notnull() & _.value.notnull())
-    summed = known.group_by("supplier_id", day=known[day_column]).aggregate(
-        x=_.value.cast("float64").sum(), n=_.count().cast("float64"))
-    return summed.select("supplier_id", "day", **{
-        c: summed.x if c == f"x_{name}" else summed.n if c == f"n_{name}" else ibis.literal(0.0) for c in columns})
+def overdue_events(orders: Table, attributes: Table, shipped: Table, rules: OutcomeRules) -> Table:
+    """One row per known order: its supplier; the ship-by, delivery-deadline and
+    non-delivery day numbers; and the day numbers on which it was first known shipped,
+    delivered (any shipment) and cancelled. An order is overdue from the day after a
+    deadline it has not met (as known then) until it is known shipped, delivered or
+    cancelled, or its non-delivery is decided (the facts take it over from there)."""
+    cancelled = orders.filter(_.status == "cancelled").group_by("order_id").aggregate(
+        cancelled_day=_known_day(_.updated_at.min()))
+    firsts = shipped.group_by("order_id").aggregate(shipped_day=_.shipped_day.min(),
+                                                    delivered_day=_.delivered_day.min())
+    placed = _day_number(attributes.placed_on)
+    delivery_by = placed + ibis.coalesce(attributes.days_to_deliver,
+                                         attributes.days_to_ship + rules.undated_delivery_days)
+    t = attributes.select("order_id", "supplier_id", known_day=_known_day(attributes.known_at),
+                          ship_by_day=placed + attributes.days_to_ship, delivery_by_day=delivery_by,
+                          decided_day=delivery_by + rules.non_delivery_days)
+    t = t.left_join(cancelled, "order_id").select(*t.columns, "cancelled_day")
+    return t.left_join(firsts, "order_id").select(*t.columns, "shipped_day", "delivered_day")
 
 
-def daily_evidence(facts: Table, attributes: Table, shipments: Table, disputes: Table) -> Table:
-    """One row per supplier x day with any evidence: x_<m>, n_<m> for each metric of
-    FACT_EVIDENCE and each event of EVENTS."""
+def _overdue_flows(events: Table, deadline: str, done: str) -> Table:
+    """+1 on the deadline day (or the day the order became known, if later) of an order not
+    done (nor cancelled) by then, -1 on the day it is known done or cancelled or its
+    non-delivery is decided: summed up to a day, the orders overdue after it."""
+    ended = ibis.least(events[done].fill_null(events.decided_day), events.cancelled_day.fill_null(events.decided_day),
+                       events.decided_day)
+    start = ibis.greatest(events[deadline], events.known_day)
+    late = events.mutate(start=start, ended=ended).filter(_.ended > _.start)
+    opened = late.select("supplier_id", day_number=late.start, value=ibis.literal(1.0))
+    closed = late.select("supplier_id", day_number=late.ended, value=ibis.literal(-1.0))
+    return ibis.union(opened, closed)
+
+
+def _micro(value) -> ibis.Value:
+    """A value in integer millionths: sums of these are exact, so they do not depend on the
+    order a parallel engine adds rows in, and the features are the same run after run."""
+    return (value.cast("float64") * MICRO).round().cast("int64")
+
+
+def _event_sums(events: Table, name: str, columns: list[str], day=None, value=None) -> Table:
+    """Per supplier x day number: n_<name> = how many events, x_<name> = the sum of their
+    value (1 when none is given), in millionths. Day and value default to the columns of
+    those names."""
+    if "value" in events.columns and value is None:
+        value = events.value
+    known = events.mutate(day_number=day if day is not None else events.day_number,
+                          value=ibis.literal(1.0) if value is None else value)
+    known = known.filter(_.day_number.notnull() & _.value.notnull())
+    summed = known.group_by(["supplier_id", "day_number"]).aggregate(
+        x=_micro(_.value).sum(), n=_.count().cast("int64") * MICRO)
+    return summed.select("supplier_id", "day_number", **{
+        c: summed.x if c == f"x_{name}" else summed.n if c == f"n_{name}" else ibis.literal(0, "int64")
+        for c in columns})
+
+
+def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Table, disputes: Table,
+                   rules: OutcomeRules = CONTRACT_RULES) -> Table:
+    """One row per supplier x day number with any evidence: x_<m>, n_<m> for each metric
+    of FACT_EVIDENCE, each event of EVENTS and each stock of STOCKS, in integer millionths."""
     sums = {}
     for m in FACT_EVIDENCE:
         hit = facts.metric == m
-        sums[f"x_{m}"] = hit.ifelse(facts.numerator, 0.0).sum()
-        sums[f"n_{m}"] = hit.ifelse(facts.denominator, 0.0).sum()
-    columns = [*sums, *(f"{p}_{e}" for e in EVENTS for p in ("x", "n"))]
-    from_facts = facts.group_by(["supplier_id", "day"]).aggregate(**sums).mutate(
-        **{c: ibis.literal(0.0) for c in columns if c not in sums})
-    firsts = attributes.filter(_.buyer_prior_orders == 0)
+        sums[f"x_{m}"] = hit.ifelse(_micro(facts.numerator), 0).sum()
+        sums[f"n_{m}"] = hit.ifelse(_micro(facts.denominator), 0).sum()
+    columns = [*sums, *(f"{p}_{e}" for e in (*EVENTS, *STOCKS) for p in ("x", "n"))]
+    from_facts = facts.group_by(["supplier_id", "day"]).aggregate(**sums)
+    from_facts = from_facts.select("supplier_id", day_number=_day_number(from_facts.day), **{
+        c: from_facts[c] if c in sums else ibis.literal(0, "int64") for c in columns})
+    firsts = attributes.group_by(["supplier_id", "buyer_id"]).aggregate(first_known_at=_.known_at.min())
     disputed = dispute_events(disputes, attributes)
     shipped = shipment_events(shipments, attributes)
-    one = ibis.literal(1.0)
-    parts = [from_facts.select("supplier_id", "day", *columns),
-             _event_sums(firsts, "placed_on", "new_buyers", one, columns),
-             _event_sums(disputed, "opened_on", "disputes_opened", one, columns),
-             _event_sums(disputed, "lost_on", "disputes_lost", one, columns),
-             _event_sums(shipped, "shipped_on", "handling_days", shipped.handling_days, columns),
-             _event_sums(shipped, "shipped_on", "ship_slack_days", shipped.slack_days, columns),
-             _event_sums(shipped, "delivered_on", "transit_days", shipped.transit_days, columns)]
+    overdue = overdue_events(orders, attributes, shipped, rules)
+    parts = [from_facts,
+             _event_sums(firsts, "new_buyers", columns, day=_known_day(firsts.first_known_at)),
+             _event_sums(disputed, "disputes_opened", columns, day=disputed.opened_day),
+             _event_sums(disputed, "disputes_lost", columns, day=disputed.lost_day),
+             _event_sums(shipped, "handling_days", columns, day=shipped.shipped_day, value=shipped.handling_days),
+             _event_sums(shipped, "ship_slack_days", columns, day=shipped.shipped_day, value=shipped.slack_days),
+             _event_sums(shipped, "transit_days", columns, day=shipped.delivered_day, value=shipped.transit_days),
+             _event_sums(_overdue_flows(overdue, "ship_by_day", "shipped_day"), "overdue_unshipped", columns),
+             _event_sums(_overdue_flows(overdue, "delivery_by_day", "delivered_day"), "overdue_undelivered",
+                         columns),
+             _event_sums(_dispute_flows(disputed), "open_disputes", columns)]
     both = ibis.union(*parts)
-    return both.group_by(["supplier_id", "day"]).aggregate(**{c: both[c].sum() for c in columns})
+    return both.group_by(["supplier_id", "day_number"]).aggregate(**{c: both[c].sum() for c in columns})
+
+
+def _dispute_flows(disputed: Table) -> Table:
+    """+1 on the day a dispute became known, -1 on the day it was known decided."""
+    opened = disputed.select("supplier_id", day_number=_.opened_day, value=ibis.literal(1.0))
+    closed = disputed.filter(_.decided_day.notnull()).select("supplier_id", day_number=_.decided_day,
+                                                            value=ibis.literal(-1.0))
+    return ibis.union(opened, closed)
 
 
 def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Table:
-    """One row per point (supplier_id, point_on): x_<m>_<w>, n_<m>_<w> summed over the facts
-    of the w days before point_on (w = ALL_TIME: every day before it)."""
+    """One row per point (supplier_id, point_on): x_<m>_<w>, n_<m>_<w> summed over the daily
+    evidence (integer millionths) of the w days before point_on (w = ALL_TIME: every day
+    before it), as float64 units. Integer running sums are exact, whatever the engine's
+    order of addition."""
     values = [c for c in daily.columns if c[:2] in ("x_", "n_")]
-    facts = daily.select("supplier_id", key=_day_number(daily.day), kind=ibis.literal(1, "int32"),
-                         point_on=ibis.null("date"), lag=ibis.literal(-1, "int32"), **{c: daily[c] for c in values})
+    facts = daily.select("supplier_id", key=daily.day_number, kind=ibis.literal(1, "int32"),
+                         point_on=ibis.null("date"), lag=ibis.literal(-1, "int32"),
+                         **{c: daily[c].cast("int64") for c in values})
     lags = sorted({ALL_TIME, *windows})
     markers = [points.select("supplier_id", key=_day_number(points.point_on) - lag, kind=ibis.literal(0, "int32"),
                              point_on=points.point_on, lag=ibis.literal(lag, "int32"),
-                             **{c: ibis.literal(0.0) for c in values}) for lag in lags]
+                             **{c: ibis.literal(0, "int64") for c in values}) for lag in lags]
     stream = ibis.union(facts, *markers)
     running = ibis.cumulative_window(group_by="supplier_id", order_by=["key", "kind"])
     totals = stream.mutate(**{c: stream[c].sum().over(running) for c in values}).filter(_.kind == 0)
     at = {f"{c}@{lag}": (totals.lag == lag).ifelse(totals[c], None).max() for c in values for lag in lags}
     wide = totals.group_by(["supplier_id", "point_on"]).aggregate(**at)
-    sums = {f"{c}_{w}": wide[f"{c}@{ALL_TIME}"] - (wide[f"{c}@{w}"] if w != ALL_TIME else 0.0)
+    sums = {f"{c}_{w}": (wide[f"{c}@{ALL_TIME}"] - (wide[f"{c}@{w}"] if w != ALL_TIME else 0)).cast("float64") / MICRO
             for c in values for w in sorted({ALL_TIME, *windows})}
     return wide.select("supplier_id", "point_on", **sums)
 
@@ -240,7 +356,8 @@ def cohort_priors(evidence_at_months: Table, versions_at_months: Table, months: 
                 prior_on=ibis.literal(month), metric=_.metric, level=ibis.literal(level),
                 main_category=fitted.main_category if "main_category" in keys else ibis.null("string"),
                 country_code=fitted.country_code if "country_code" in keys else ibis.null("string"),
-                prior_mean=_.mean, prior_strength=_.strength.cast("float64")))
+                # rounded far below any meaning: the fit sums floats in no fixed order
+                prior_mean=_.mean.round(9), prior_strength=_.strength.cast("float64").round(6)))
     return ibis.union(*parts)
 
 
@@ -302,24 +419,28 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
         names += [f"rate_{m}_{w}" for m in RATE_METRICS]
     names += [f"matured_orders_all_log"] + [f"rate_{m}_all" for m in ALL_TIME_METRICS]
     names += [f"{e}_per_order_{w}" for e in ("disputes_opened", "disputes_lost") for w in (*settings.windows, "all")]
-    names += [f"mean_{e}_{w}" for e in EVENTS[3:] for w in settings.windows] + [f"shipments_per_order_{l}"]
+    names += [f"mean_{e}_{w}" for e in ("handling_days", "ship_slack_days", "transit_days")
+              for w in settings.windows] + [f"shipments_per_order_{l}"]
+    names += [f"{stock}_per_order" for stock in STOCKS]
     names += [f"shrunk_{_failure(m)}_{w}" for w in (l, s) for m in SHRUNK_METRICS]
     names += [f"trend_{_failure(m)}" for m in TREND_METRICS] + ["prior_order_defect"]
+    names += [f"{name.removesuffix('_@')}_change" for name in RECENT_CHANGES]
     return names
 
 
-def supplier_context(attributes: Table, facts: Table, suppliers: Table, shipments: Table, disputes: Table,
-                     points: Table, months: list[dt.date], settings: FeatureSettings,
-                     cache: Cache = _no_cache) -> Table:
+def supplier_context(attributes: Table, sources: Sources, points: Table, months: list[dt.date],
+                     settings: FeatureSettings, cache: Cache = _no_cache) -> Table:
     """One row per point (supplier_id, point_on): attributes, window evidence and shrunk
     rates of the supplier as known before point_on. `months` must hold the first day of
     every point's month (`month_starts`). `cache(name, table)` may materialise an
     intermediate table (the pipeline's choice; the identity by default)."""
+    suppliers = sources.suppliers
     month_points = ibis.union(*(suppliers.select("supplier_id").distinct().mutate(point_on=ibis.literal(m))
                                 for m in months))
     points = points.select("supplier_id", "point_on").distinct()
     all_points = cache("risk_points", ibis.union(points, month_points, distinct=True))
-    daily = cache("risk_daily_evidence", daily_evidence(facts, attributes, shipments, disputes))
+    daily = cache("risk_daily_evidence", daily_evidence(
+        sources.facts, attributes, sources.orders, sources.shipments, sources.disputes, settings.outcome_rules))
     evidence = cache("risk_evidence", evidence_before(daily, all_points, settings.windows))
     versions = cache("risk_versions", supplier_versions_before(suppliers, all_points))
     priors = cache("risk_priors", cohort_priors(evidence.filter(_.point_on.isin(months)),
@@ -336,11 +457,26 @@ def order_features(orders: Table, context: Table, settings: FeatureSettings) -> 
     """One row per order: order_id, supplier_id, placed_on and the features of
     `feature_columns(settings)` (float64; NULL where unknown), from order attributes
     (`order_attributes` or `typical_orders`) and the supplier context of their day."""
+    # a view: typical orders share their ancestor tables with the context
+    t = orders.view().join(context.rename(placed_on="point_on"), ["supplier_id", "placed_on"])
+    f = _order_level(t, settings) | _window_evidence(t, settings) | _leading_signals(t, settings)
     r, s, l = settings.windows
-    t = orders.join(context, [orders.supplier_id == context.supplier_id, orders.placed_on == context.point_on])
+    f |= {f"{c}_{w}": t[f"{c}_{w}"] for c in (f"shrunk_{_failure(m)}" for m in SHRUNK_METRICS) for w in (l, s)}
+    f |= {f"trend_{_failure(m)}": t[f"shrunk_{_failure(m)}_{s}"] - t[f"shrunk_{_failure(m)}_{l}"]
+          for m in TREND_METRICS}
+    f |= {f"{name.removesuffix('_@')}_change": f[name.replace("@", str(r))] - f[name.replace("@", str(l))]
+          for name in RECENT_CHANGES}
+    f["prior_order_defect"] = t.prior_order_defect
+    return t.select("order_id", "supplier_id", "placed_on",
+                    **{n: f[n].cast("float64") for n in feature_columns(settings)})
+
+
+def _order_level(t: Table, settings: FeatureSettings) -> dict:
+    """The order itself, and the supplier's tenure, volume and buyers."""
+    r, s, l = settings.windows
     amount = t.order_amount_usd.cast("float64")
     mean_amount = _rate(t[f"x_gmv_usd_{l}"], t[f"n_orders_{l}"])
-    f = {
+    return {
         "log_amount_usd": (amount + 1.0).ln(),
         "amount_vs_supplier_mean_log": ((amount + 1.0) / (mean_amount + 1.0)).ln(),
         "is_main_category": (t.category == t.main_category).cast("float64"),
@@ -354,29 +490,35 @@ def order_features(orders: Table, context: Table, settings: FeatureSettings) -> 
         "orders_per_buyer_to_date": _rate(t[f"n_orders_{ALL_TIME}"], t[f"x_new_buyers_{ALL_TIME}"]),
         "volume_trend": _rate(t[f"n_orders_{s}"] * (l / s), t[f"n_orders_{l}"]),
     }
-    f[f"orders_{r}_log"] = _log1p(t[f"n_orders_{r}"])
+
+
+def _window_evidence(t: Table, settings: FeatureSettings) -> dict:
+    """Raw rates and volumes of the facts, per window."""
+    r, s, l = settings.windows
+    f = {f"orders_{r}_log": _log1p(t[f"n_orders_{r}"])}
     f |= {f"rate_{m}_{r}": _rate(t[f"x_{m}_{r}"], t[f"n_{m}_{r}"]) for m in RECENT_METRICS}
-    f["matured_orders_all_log"] = _log1p(t[f"n_order_defect_{ALL_TIME}"])
-    f |= {f"rate_{m}_all": _rate(t[f"x_{m}_{ALL_TIME}"], t[f"n_{m}_{ALL_TIME}"]) for m in ALL_TIME_METRICS}
-    for e in EVENTS[3:]:
-        f |= {f"mean_{e}_{w}": _rate(t[f"x_{e}_{w}"], t[f"n_{e}_{w}"]) for w in settings.windows}
-    f[f"shipments_per_order_{l}"] = _rate(t[f"n_handling_days_{l}"], t[f"n_orders_{l}"])
-    for e in ("disputes_opened", "disputes_lost"):
-        for w in settings.windows:
-            f[f"{e}_per_order_{w}"] = _rate(t[f"x_{e}_{w}"], t[f"n_orders_{w}"])
-        f[f"{e}_per_order_all"] = _rate(t[f"x_{e}_{ALL_TIME}"], t[f"n_orders_{ALL_TIME}"])
     for w in (s, l):
         f[f"orders_{w}_log"] = _log1p(t[f"n_orders_{w}"])
         f[f"matured_orders_{w}_log"] = _log1p(t[f"n_order_defect_{w}"])
         f[f"mean_days_late_{w}"] = _rate(t[f"x_days_late_{w}"], t[f"n_days_late_{w}"])
         f |= {f"rate_{m}_{w}": _rate(t[f"x_{m}_{w}"], t[f"n_{m}_{w}"]) for m in RATE_METRICS}
-    shrunk = [f"shrunk_{_failure(m)}" for m in SHRUNK_METRICS]
-    f |= {f"{c}_{w}": t[f"{c}_{w}"] for c in shrunk for w in (l, s)}
-    f |= {f"trend_{_failure(m)}": t[f"shrunk_{_failure(m)}_{s}"] - t[f"shrunk_{_failure(m)}_{l}"]
-          for m in TREND_METRICS}
-    f["prior_order_defect"] = t.prior_order_defect
-    names = feature_columns(settings)
-    return t.select("order_id", "supplier_id", "placed_on", **{n: f[n].cast("float64") for n in names})
+    f["matured_orders_all_log"] = _log1p(t[f"n_order_defect_{ALL_TIME}"])
+    f |= {f"rate_{m}_all": _rate(t[f"x_{m}_{ALL_TIME}"], t[f"n_{m}_{ALL_TIME}"]) for m in ALL_TIME_METRICS}
+    return f
+
+
+def _leading_signals(t: Table, settings: FeatureSettings) -> dict:
+    """Disputes per order, shipping times, and the stocks per order of the short window."""
+    r, s, l = settings.windows
+    f = {}
+    for e in ("disputes_opened", "disputes_lost"):
+        f |= {f"{e}_per_order_{w}": _rate(t[f"x_{e}_{w}"], t[f"n_orders_{w}"]) for w in settings.windows}
+        f[f"{e}_per_order_all"] = _rate(t[f"x_{e}_{ALL_TIME}"], t[f"n_orders_{ALL_TIME}"])
+    for e in ("handling_days", "ship_slack_days", "transit_days"):
+        f |= {f"mean_{e}_{w}": _rate(t[f"x_{e}_{w}"], t[f"n_{e}_{w}"]) for w in settings.windows}
+    f[f"shipments_per_order_{l}"] = _rate(t[f"n_handling_days_{l}"], t[f"n_orders_{l}"])
+    f |= {f"{stock}_per_order": _rate(t[f"x_{stock}_{ALL_TIME}"], t[f"n_orders_{s}"]) for stock in STOCKS}
+    return f
 
 
 def snapshot_points(attributes: Table, first: dt.date, last: dt.date) -> Table:

@@ -373,8 +373,8 @@ def evaluate(ctx: Context, as_of: str | None, as_json: bool):
 @common_options
 def train(ctx: Context, as_of: str | None, no_backtest: bool, as_json: bool):
     """Train the risk model on the orders matured by a date, backtest it, register it as current."""
-    from pipelines.risk.dataset import latest_data_day
     from pipelines.risk.train import train as run_train
+    from pipelines.scoring import latest_data_day
 
     day = _parse_date(as_of, "--as-of") if as_of else latest_data_day(ctx.paths)
     with progress_bar() as progress:
@@ -402,8 +402,8 @@ def train(ctx: Context, as_of: str | None, no_backtest: bool, as_json: bool):
 def backtest(ctx: Context, as_of: str | None, folds: int | None, as_json: bool):
     """Rolling-origin backtest of the risk model against baselines (and the truth, on generated data)."""
     from pipelines.risk.backtest import run_backtest
-    from pipelines.risk.dataset import latest_data_day
     from pipelines.risk.report import write_backtest
+    from pipelines.scoring import latest_data_day
 
     day = _parse_date(as_of, "--as-of") if as_of else latest_data_day(ctx.paths)
     with progress_bar() as progress:

@@ -18,9 +18,9 @@ import ibis
 import polars as pl
 from ibis import _
 
-from models.outcomes import order_outcomes, orders_as_placed
+from models.outcomes import order_outcomes
 from models.risk_features import (
-    FeatureSettings, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
+    FeatureSettings, Sources, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
     supplier_context, supplier_versions_before, typical_orders,
 )
 from pipelines.scoring import ensure_scoring_schema, ibis_backend, update_facts
@@ -47,15 +47,6 @@ def refresh_facts(paths: DataPaths, through: dt.date) -> None:
         con.close()
 
 
-def latest_data_day(paths: DataPaths) -> dt.date:
-    """The newest day of any staged order version: the default evaluation and training date."""
-    with RiskData(paths, None) as data:
-        day = data.con.execute("SELECT max(updated_at)::DATE FROM staging.orders").fetchall()[0][0]
-    if day is None:
-        raise ValueError("no orders in the warehouse yet: run `suprel ingest` first")
-    return day
-
-
 class RiskData:
     """A read-only session on the warehouse that computes feature and label frames."""
 
@@ -70,7 +61,8 @@ class RiskData:
         self.con.execute("SET enable_progress_bar = false")
         self.backend = ibis_backend(self.con)
         self.tables = {n: self.backend.table(n, database="staging") for n in STAGED}
-        self.facts = self.backend.table("supplier_day_facts", database="features")
+        facts = self.backend.table("supplier_day_facts", database="features")
+        self.sources = Sources(facts, *(self.tables[n] for n in ("suppliers", "orders", "shipments", "disputes")))
         return self
 
     def __exit__(self, *exc) -> None:
@@ -87,17 +79,14 @@ class RiskData:
 
     def _attributes(self, through: dt.date) -> ibis.Table:
         """Every order known by the end of `through`, as placed, with its buyer history."""
-        end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
-        placed = orders_as_placed(self.tables["orders"], end).filter(_.placed_at < end)
-        return self._cache("risk_attributes", order_attributes(placed))
+        return self._cache("risk_attributes", order_attributes(self.tables["orders"], through))
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed."""
         attributes = self._attributes(last)
         points = snapshot_points(attributes, first, last)
-        context = supplier_context(attributes, self.facts, self.tables["suppliers"],
-                                   self.tables["shipments"], self.tables["disputes"],
-                                   points, month_starts(first, last), self.settings, self._cache)
+        context = supplier_context(attributes, self.sources, points, month_starts(first, last), self.settings,
+                                   self._cache)
         orders = attributes.filter((_.placed_on >= first) & (_.placed_on <= last))
         frame = self._collect(order_features(orders, context, self.settings))
         log.info("features of %s orders placed %s..%s", frame.height, first, last)
@@ -110,10 +99,8 @@ class RiskData:
         ids = self.tables["suppliers"].select("supplier_id").distinct().mutate(point_on=ibis.literal(day))
         known = self._cache("risk_known", supplier_versions_before(self.tables["suppliers"], ids))
         typical = typical_orders(attributes, known, as_of, lookback_days)
-        context = supplier_context(attributes, self.facts, self.tables["suppliers"],
-                                   self.tables["shipments"], self.tables["disputes"], known,
-                                   [day.replace(day=1)],
-                                   self.settings, self._cache)
+        context = supplier_context(attributes, self.sources, known, [day.replace(day=1)], self.settings,
+                                   self._cache)
         return self._collect(order_features(typical, context, self.settings)).sort("supplier_id")
 
     def labels(self, as_of: dt.date, first: dt.date, last: dt.date) -> pl.DataFrame:

@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 from pipelines.settings import RiskConfig
 
 LABEL = "is_defect"
+PROBABILITY_FLOOR = 1e-4
 
 
 def build_pipeline(kind: str, risk: RiskConfig) -> Pipeline:
@@ -109,8 +110,11 @@ def fit_model(frame: pl.DataFrame, features: list[str], risk: RiskConfig, kind: 
 
 
 def predict(estimator, frame: pl.DataFrame, features: list[str]) -> np.ndarray:
-    """P(order defect) for each row of frame."""
-    return estimator.predict_proba(matrix(frame, features))[:, 1]
+    """P(order defect) for each row of frame, kept within [PROBABILITY_FLOOR, 1 - floor]:
+    isotonic calibration returns exactly 0 where its lowest block saw no defect, a
+    certainty that no finite evidence supports (and that log loss punishes without end)."""
+    p = estimator.predict_proba(matrix(frame, features))[:, 1]
+    return np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
 
 
 def _require_both_classes(frame: pl.DataFrame, step: str) -> None:

@@ -40,6 +40,10 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     if registry.current_version(paths) is None:
         return None
     current = registry.load(paths)
+    trained_as_of = dt.date.fromisoformat(current.metadata["training"]["as_of"])
+    if trained_as_of > as_of:
+        log.warning("risk model %s learnt from outcomes up to %s, after the scoring date %s: its risk for that "
+                    "date is not what a run on that date could have known", current.version, trained_as_of, as_of)
     names = feature_names(config)
     refresh_facts(paths, as_of)
     risk = config.risk
@@ -83,9 +87,9 @@ def score_with_risk(paths: DataPaths, config: Config, as_of: dt.date, run_id: st
     if predicted is None:
         return score(paths, config, as_of, run_id), None
     if predicted.drift and predicted.drift["should_retrain"]:
-        log.warning("risk model %s: drift above PSI %s (prediction %.3f; features %s): retrain it with "
+        log.warning("risk model %s: drift above PSI %s (prediction %.3f; largest in %s): retrain it with "
                     "`suprel train`", predicted.model_version, predicted.drift["threshold"],
-                    predicted.drift["prediction_psi"], ", ".join(predicted.drift["drifted_features"]) or "none")
+                    predicted.drift["prediction_psi"], ", ".join(predicted.drift["drifted_features"][:8]) or "none")
     result = score(paths, config, as_of, run_id, risk=ibis.memtable(predicted.table),
                    model_version=predicted.model_version)
     return result, predicted

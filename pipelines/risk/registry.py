@@ -81,9 +81,13 @@ def register(paths: DataPaths, version: str, estimator, metadata: dict, report_h
     if report_html is not None:
         (staging / "report.html").write_text(report_html, encoding="utf-8")
     target = root / version
+    retired = None
     if target.exists():  # the same data and settings again: replace the identical version
-        shutil.rmtree(target)
+        retired = Path(tempfile.mkdtemp(prefix=f".{version}.retired.", dir=root))
+        os.replace(target, retired / version)
     os.replace(staging, target)
+    if retired is not None:
+        shutil.rmtree(retired)
     if make_current:
         set_current(paths, version)
     return target

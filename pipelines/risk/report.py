@@ -19,7 +19,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.ok{color:#1
 """
 
 
-def _fmt(value, digits: int = 4) -> str:
+def _fmt(value, digits: int = 5) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -48,10 +48,10 @@ def _verdict(ok: bool | None) -> _Raw:
     return _Raw('<span class="ok">met</span>' if ok else '<span class="no">not met</span>')
 
 
-def calibration_svg(series: dict[str, list[dict]], width: int = 640, height: int = 420) -> str:
+def calibration_svg(series: dict[str, list[dict]], width: int = 760, height: int = 420) -> str:
     """Observed defect rate against mean prediction per decile, one line per system, with
     the diagonal of perfect calibration."""
-    left, right, top_margin, bottom = 60, 200, 20, 50
+    left, right, top_margin, bottom = 60, 300, 20, 50
     peak = max([b[k] for bins in series.values() for b in bins for k in ("mean_predicted", "observed_rate")] + [0.01])
     step = _nice_step(peak / 5)
     top = step * math.ceil(peak / step)

@@ -48,9 +48,18 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
     fitted = model.fit_model(frame, names, risk)
     metadata = _metadata(frame, names, fitted, config, as_of, first, last, figures)
     version = metadata["model_version"]
+    if figures is None:  # same version = same rows and settings: an earlier backtest of it still holds
+        metadata["backtest"] = figures = _earlier_backtest(paths, version)
     registry.register(paths, version, fitted.estimator, metadata, training_page(metadata, figures))
     log.info("registered risk model %s (%s orders)", version, frame.height)
     return metadata
+
+
+def _earlier_backtest(paths: DataPaths, version: str) -> dict | None:
+    try:
+        return registry.load(paths, version).metadata.get("backtest")
+    except FileNotFoundError:
+        return None
 
 
 def _metadata(frame: pl.DataFrame, names: list[str], fitted: model.FittedModel, config: Config, as_of: dt.date,
@@ -59,7 +68,10 @@ def _metadata(frame: pl.DataFrame, names: list[str], fitted: model.FittedModel, 
     fingerprint = registry.fingerprint(frame, ["order_id", *names, model.LABEL])
     settings = json.dumps(dataclasses.asdict(risk), sort_keys=True)
     digest = hashlib.sha256(f"{fingerprint}|{settings}|{config.config_hash}".encode()).hexdigest()[:10]
-    predictions = model.predict(fitted.estimator, frame, names)
+    # drift is measured against the latest training orders (those the calibration saw):
+    # the population the model was last checked on, not one drifted by a year of trends
+    _, latest = model.time_split(frame, risk.calibration_share)
+    predictions = model.predict(fitted.estimator, latest, names)
     return {
         "model_version": f"risk-{as_of:%Y%m%d}-{digest}",
         "estimator": f"{risk.model} + {risk.calibration} calibration",
@@ -73,6 +85,7 @@ def _metadata(frame: pl.DataFrame, names: list[str], fitted: model.FittedModel, 
         "settings": dataclasses.asdict(risk),
         "libraries": registry.library_versions(),
         "backtest": figures,
-        "reference": {"features": {n: evaluation.reference_bins(frame[n].to_numpy(), risk.psi_bins) for n in names},
+        "reference": {"orders": latest.height, "first_placed_on": str(latest["placed_on"].min()),
+                      "features": {n: evaluation.reference_bins(latest[n].to_numpy(), risk.psi_bins) for n in names},
                       "prediction": evaluation.reference_bins(predictions, risk.psi_bins)},
     }

@@ -1,0 +1,264 @@
+"""Point-in-time order features (models/risk_features.py): given/expect on tiny tables, and
+the leakage test on a small generated marketplace, all on real DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import ibis
+import polars as pl
+import pyarrow as pa
+import pytest
+from polars.testing import assert_frame_equal
+
+from models.facts import supplier_day_facts
+from models.outcomes import order_outcomes
+from models.risk_features import (
+    MICRO, FeatureSettings, Sources, evidence_before, feature_columns, month_starts, order_attributes, order_features,
+    snapshot_points, supplier_context, supplier_versions_before, typical_orders,
+)
+from models.shrinkage import PriorSettings
+from synthetic import MarketplaceParams, write_marketplace
+from tests.models.frames import ORDER_SCHEMA, day, order, table, ts
+
+SETTINGS = FeatureSettings(short_window_days=90, long_window_days=365, recent_window_days=30,
+                           priors=PriorSettings(5, 5, 2, 500, 1.2816), recent_prior_strength=20)
+MARKET = MarketplaceParams(suppliers=25, days=150, seed=5, file_format="parquet", late_arrival_rate=0.05)
+FIRST = MARKET.start
+LAST = FIRST + dt.timedelta(days=MARKET.days - 1)
+CUT = FIRST + dt.timedelta(days=100)  # orders placed on CUT see only what was known before it began
+LATER = CUT + dt.timedelta(days=20)
+_TEMP_IDS = itertools.count()
+
+# Landing columns typed as staging types them (shared/CONTRACT.md).
+TYPES = {
+    "suppliers": {"registered_at": "TIMESTAMP", "updated_at": "TIMESTAMP"},
+    "orders": {"placed_at": "TIMESTAMP", "order_amount_usd": "DECIMAL(18,2)", "promised_ship_by": "DATE",
+               "promised_delivery_by": "DATE", "is_trade_assured": "BOOLEAN", "updated_at": "TIMESTAMP"},
+    "shipments": {"shipped_at": "TIMESTAMP", "delivered_at": "TIMESTAMP", "has_valid_tracking": "BOOLEAN",
+                  "updated_at": "TIMESTAMP"},
+    "disputes": {"opened_at": "TIMESTAMP", "claim_amount_usd": "DECIMAL(18,2)", "refund_amount_usd": "DECIMAL(18,2)",
+                 "resolved_at": "TIMESTAMP", "updated_at": "TIMESTAMP"},
+}
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for setting in ("SET TimeZone = 'UTC'", "SET enable_progress_bar = false",
+                    "SET lambda_syntax = 'ENABLE_SINGLE_ARROW'"):
+        con.execute(setting)
+    return con
+
+
+@pytest.fixture(scope="module")
+def landed(tmp_path_factory) -> Path:
+    """A small generated marketplace's landing files, typed into staging-like tables (every
+    version, load_seq = file order, line_number = row in file)."""
+    root = tmp_path_factory.mktemp("risk_market")
+    write_marketplace(root, MARKET)
+    con = _connect()
+    for source, types in TYPES.items():
+        files = sorted(str(p) for p in (root / "landing" / source).glob("*.parquet"))
+        columns = duckdb.connect().execute(f"DESCRIBE SELECT * FROM read_parquet('{files[0]}')").fetchall()
+        typed = ", ".join(f"CAST(CAST({c} AS TIMESTAMPTZ) AS TIMESTAMP) AS {c}" if types.get(c) == "TIMESTAMP"
+                          else f"CAST({c} AS {types[c]}) AS {c}" if c in types else c
+                          for c, *_ in columns)
+        con.execute(f"CREATE TABLE {source} AS SELECT {typed}, "
+                    f"dense_rank() OVER (ORDER BY filename) AS load_seq, "
+                    f"row_number() OVER (PARTITION BY filename) AS line_number "
+                    f"FROM read_parquet({files!r}, filename = true)")
+    database = root / "staged.duckdb"
+    con.execute(f"ATTACH '{database}' AS staged")
+    for source in TYPES:
+        con.execute(f"CREATE TABLE staged.{source} AS SELECT * FROM {source}")
+    con.close()
+    return database
+
+
+def _features_of(con: duckdb.DuckDBPyConnection, last_placed: dt.date) -> pl.DataFrame:
+    """Features of every order placed up to last_placed, from the tables on `con` (facts
+    recomputed from them as of the end of the period, as the pipeline keeps them)."""
+    backend = ibis.duckdb.from_connection(con)
+    orders, shipments, disputes, suppliers = (backend.table(n) for n in ("orders", "shipments", "disputes",
+                                                                        "suppliers"))
+    def cache(name: str, expression: ibis.Table) -> ibis.Table:
+        temp = f"{name}_{next(_TEMP_IDS)}"
+        backend.create_table(temp, expression, temp=True)
+        return backend.table(temp)
+
+    facts = cache("facts", supplier_day_facts(order_outcomes(orders, shipments, disputes, LAST), FIRST, LAST))
+    attributes = cache("attributes", order_attributes(orders, LAST))
+    points = snapshot_points(attributes, FIRST, last_placed)
+    sources = Sources(facts, suppliers, orders, shipments, disputes)
+    context = supplier_context(attributes, sources, points, month_starts(FIRST, last_placed), SETTINGS, cache)
+    placed = attributes.filter(attributes.placed_on <= last_placed)
+    frame = pl.from_arrow(backend.to_pyarrow(order_features(placed, context, SETTINGS)))
+    return frame.sort("order_id")
+
+
+def _copy(landed_db: Path) -> duckdb.DuckDBPyConnection:
+    con = _connect()
+    con.execute(f"ATTACH '{landed_db}' AS staged (READ_ONLY)")
+    for source in TYPES:
+        con.execute(f"CREATE TABLE {source} AS SELECT * FROM staged.{source}")
+    return con
+
+
+@pytest.fixture(scope="module")
+def baseline(landed) -> pl.DataFrame:
+    """Features of the orders placed up to 20 days after the cut, from the data as landed."""
+    con = _copy(landed)
+    try:
+        return _features_of(con, LATER)
+    finally:
+        con.close()
+
+
+def _up_to_cut(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.col("placed_on") <= CUT)
+
+
+def test_features_cover_every_order_with_the_declared_columns(baseline):
+    assert baseline.height > 500
+    assert baseline.columns == ["order_id", "supplier_id", "placed_on", *feature_columns(SETTINGS)]
+    assert all(baseline.schema[c] == pl.Float64 for c in feature_columns(SETTINGS))
+    assert baseline["order_id"].is_unique().all()
+    # evidence exists for most orders, but never for a supplier's very first day of orders
+    assert baseline["rate_late_shipment_365"].null_count() < baseline.height / 2
+
+
+def test_later_events_do_not_change_earlier_features(landed, baseline):
+    """Given: every kind of event after the cut (a later order version, a new and an updated
+    shipment, a dispute opened and decided, a later supplier version). Expect: the features
+    of every order placed up to the cut's day are exactly the same."""
+    con = _copy(landed)
+    try:
+        _add_events_after(con, dt.datetime.combine(CUT, dt.time()))
+        changed = _features_of(con, LATER)
+    finally:
+        con.close()
+    assert_frame_equal(_up_to_cut(changed), _up_to_cut(baseline))
+    # the additions did land: features of the orders placed after the cut moved
+    after_cut = pl.col("placed_on") > CUT
+    assert not changed.filter(after_cut).equals(baseline.filter(after_cut))
+
+
+def test_forgetting_everything_recorded_after_the_cut_changes_nothing_before_it(landed, baseline):
+    """The strongest form: drop every record version updated after the cut's day (the
+    orders placed on it stay: they are recorded during it)."""
+    con = _copy(landed)
+    try:
+        for source in TYPES:
+            con.execute(f"DELETE FROM {source} WHERE updated_at >= ?",
+                        [dt.datetime.combine(CUT + dt.timedelta(days=1), dt.time())])
+        truncated = _features_of(con, CUT)
+    finally:
+        con.close()
+    assert_frame_equal(truncated, _up_to_cut(baseline))
+
+
+def _add_events_after(con: duckdb.DuckDBPyConnection, after: dt.datetime) -> None:
+    hour = dt.timedelta(hours=1)
+    day_ = dt.timedelta(days=1)
+    seq = con.execute("SELECT max(load_seq) + 1 FROM orders").fetchall()[0][0]
+    victims = [r[0] for r in con.execute(
+        "SELECT order_id FROM orders WHERE placed_at < ? - INTERVAL 20 DAY GROUP BY order_id "
+        "HAVING bool_and(status <> 'cancelled') ORDER BY order_id DESC LIMIT 40", [after]).fetchall()]
+    assert len(victims) == 40
+    for i, order_id in enumerate(victims):
+        con.execute("INSERT INTO orders SELECT * REPLACE ('cancelled' AS status, 'supplier' AS cancelled_by, "
+                    "? AS updated_at, 9999 AS order_amount_usd, 'other' AS category, ? AS load_seq) "
+                    "FROM orders WHERE order_id = ? ORDER BY updated_at DESC LIMIT 1", [after + hour, seq, order_id])
+        con.execute("INSERT INTO shipments VALUES (?, ?, ?, ?, 'DHL', false, ?, ?, 1)",
+                    [f"SHX{i}", order_id, after + 2 * hour, after + 3 * day_, after + 3 * day_, seq])
+        con.execute("INSERT INTO disputes VALUES (?, ?, ?, 'not_received', 10, 'resolved', 'buyer_full_refund', 10, "
+                    "?, ?, ?, 1)", [f"DPX{i}", order_id, after + 3 * hour, after + 9 * day_, after + 9 * day_, seq])
+    con.execute("INSERT INTO shipments SELECT * REPLACE (? AS delivered_at, ? AS updated_at, ? AS load_seq) "
+                "FROM shipments WHERE delivered_at IS NULL AND shipped_at < ?", [after + day_, after + day_, seq, after])
+    con.execute("INSERT INTO suppliers SELECT * REPLACE ('other' AS main_category, TIMESTAMP '2000-01-01' AS "
+                "registered_at, ? AS updated_at, ? AS load_seq) FROM suppliers", [after + hour, seq])
+
+
+# Given/expect on tiny tables ---------------------------------------------------------
+
+def _memtable(rows: list[dict], schema: dict) -> ibis.Table:
+    return ibis.memtable(pa.Table.from_pylist(rows, schema=ibis.schema(schema).to_pyarrow()))
+
+
+def _run(expression: ibis.Table) -> list[dict]:
+    con = _connect()
+    try:
+        return ibis.duckdb.from_connection(con).to_pyarrow(expression).to_pylist()
+    finally:
+        con.close()
+
+
+def test_window_sums_take_the_days_before_the_point_only():
+    """Given evidence on days 10, 11 and 12 (day numbers) and a lookup on day 12: the
+    1-day window holds day 11, the 2-day window days 10-11, all time days 10-11."""
+    d10 = dt.date(1970, 1, 11)
+    daily = _memtable([{"supplier_id": "S1", "day_number": 10 + i, "x_orders": 10 ** i * MICRO,
+                        "n_orders": MICRO} for i in range(3)],  # daily evidence is in millionths
+                      {"supplier_id": "string", "day_number": "int64", "x_orders": "int64", "n_orders": "int64"})
+    points = _memtable([{"supplier_id": "S1", "point_on": d10 + dt.timedelta(days=2)}],
+                       {"supplier_id": "string", "point_on": "date"})
+    (row,) = _run(evidence_before(daily, points, (1, 2)))
+    assert (row["x_orders_1"], row["x_orders_2"], row["x_orders_0"], row["n_orders_0"]) == (10.0, 11.0, 11.0, 2.0)
+
+
+def test_supplier_attributes_are_those_of_the_latest_version_before_the_day():
+    schema = {"supplier_id": "string", "main_category": "string", "country_code": "string",
+              "registered_at": "timestamp", "updated_at": "timestamp", "load_seq": "int64", "line_number": "int64"}
+    versions = _memtable([
+        {"supplier_id": "S1", "main_category": "tools", "country_code": "CN", "registered_at": ts("2023-01-01 00:00"),
+         "updated_at": ts("2024-01-01 08:00"), "load_seq": 1, "line_number": 1},
+        {"supplier_id": "S1", "main_category": "toys", "country_code": "CN", "registered_at": ts("2023-01-01 00:00"),
+         "updated_at": ts("2024-01-05 08:00"), "load_seq": 2, "line_number": 1},
+    ], schema)
+    points = _memtable([{"supplier_id": "S1", "point_on": day("2024-01-05")},
+                        {"supplier_id": "S1", "point_on": day("2024-01-06")},
+                        {"supplier_id": "S1", "point_on": day("2024-01-01")}],
+                       {"supplier_id": "string", "point_on": "date"})
+    rows = sorted(_run(supplier_versions_before(versions, points)), key=lambda r: r["point_on"])
+    assert [(r["point_on"], r["main_category"]) for r in rows] == [
+        (day("2024-01-05"), "tools"), (day("2024-01-06"), "toys")]  # nothing known before 01-01 began
+
+
+def test_buyer_history_counts_orders_recorded_before_the_placement():
+    """O4 was placed before O3 but recorded only after it: O3 does not count it."""
+    orders = table([
+        order("O1", placed_at=ts("2024-01-01 10:00"), updated_at="2024-01-01 10:00"),
+        order("O2", placed_at=ts("2024-01-02 08:00"), updated_at="2024-01-02 08:00"),
+        order("O4", placed_at=ts("2024-01-02 09:00"), updated_at="2024-01-04 00:00"),
+        order("O3", placed_at=ts("2024-01-03 10:00"), updated_at="2024-01-03 10:00"),
+        order("O5", placed_at=ts("2024-01-03 10:00"), updated_at="2024-01-03 10:00", buyer_id="B2"),
+        order("O1", placed_at=ts("2024-01-01 10:00"), updated_at="2024-01-09 10:00", status="cancelled"),
+    ], ORDER_SCHEMA)
+    rows = {r["order_id"]: r for r in _run(order_attributes(orders, day("2024-01-10")))}
+    assert {k: v["buyer_prior_orders"] for k, v in rows.items()} == {"O1": 0, "O2": 1, "O4": 2, "O3": 2, "O5": 0}
+    assert (rows["O1"]["days_to_ship"], rows["O1"]["days_to_deliver"]) == (4, 19)
+    assert rows["O4"]["known_at"] == ts("2024-01-04 00:00")
+
+
+def test_a_typical_order_takes_the_supplier_medians_and_a_returning_buyer():
+    attributes = _memtable([
+        {"supplier_id": "S1", "placed_on": day("2024-03-01"), "order_amount_usd": Decimal(a), "days_to_ship": s,
+         "days_to_deliver": d, "buyer_prior_orders": b}
+        for a, s, d, b in (("100", 2, 10, 0), ("300", 4, None, 3), ("200", 3, 12, 5), ("900", 9, 20, 0))
+    ] + [{"supplier_id": "S2", "placed_on": day("2023-01-01"), "order_amount_usd": Decimal("5"), "days_to_ship": 1,
+          "days_to_deliver": None, "buyer_prior_orders": 0}],
+        {"supplier_id": "string", "placed_on": "date", "order_amount_usd": "decimal(18,2)", "days_to_ship": "int64",
+         "days_to_deliver": "int64", "buyer_prior_orders": "int64"})
+    known = _memtable([{"supplier_id": "S1", "main_category": "tools"}, {"supplier_id": "S2", "main_category": "toys"}],
+                      {"supplier_id": "string", "main_category": "string"})
+    rows = {r["supplier_id"]: r for r in _run(typical_orders(attributes, known, day("2024-03-31"), 365))}
+    s1, s2 = rows["S1"], rows["S2"]
+    assert (s1["order_amount_usd"], s1["days_to_ship"], s1["days_to_deliver"], s1["buyer_prior_orders"]) == (
+        250.0, 4, 12, 4)
+    assert (s1["category"], s1["placed_on"]) == ("tools", day("2024-04-01"))
+    # S2 has no order in the lookback: the market's medians stand in for its own
+    assert (s2["order_amount_usd"], s2["days_to_ship"], s2["category"]) == (250.0, 4, "toys")

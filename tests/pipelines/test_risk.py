@@ -1,0 +1,232 @@
+"""The risk model's runs (pipelines/risk/) on a small generated marketplace, ingested for
+real: backtest folds, calibration, deterministic training, the registry, scoring with
+the model's risk, drift, and the `train` / `backtest` commands."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from pipelines.cli import main
+from pipelines.ingest import ingest
+from pipelines.risk import evaluation, model, registry
+from pipelines.risk.backtest import backtest, plan_folds, summarise, training_window
+from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, truth_probabilities
+from pipelines.risk.predict import score_with_risk
+from pipelines.risk.train import train
+from pipelines.scoring import latest_data_day
+from pipelines.settings import DataPaths, load_config
+from synthetic import MarketplaceParams, write_marketplace
+
+# Windows short enough for 240 days of data: 2 test periods of 20 days, the last ending 70
+# days before the data's end, each trained on 60 days of orders matured 70 days later.
+SMALL_RISK = """
+risk:
+  training_days: 60
+  maturity_days: 70
+  backtest:
+    folds: 2
+    test_days: 20
+"""
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    """(paths, config path, config): 60 suppliers over 240 days, generated and ingested."""
+    root = tmp_path_factory.mktemp("risk_pipeline")
+    paths = DataPaths(root / "data")
+    write_marketplace(paths.root, MarketplaceParams(suppliers=60, days=240, seed=11))
+    config_path = root / "small.yaml"
+    config_path.write_text(SMALL_RISK, encoding="utf-8")
+    config = load_config(config_path)
+    assert ingest(paths, config).passed
+    refresh_facts(paths, latest_data_day(paths))
+    return paths, config_path, config
+
+
+@pytest.fixture(scope="module")
+def trained(market) -> dict:
+    """`suprel train --json` (with its backtest): the registered model's metadata."""
+    paths, config_path, _ = market
+    result = CliRunner().invoke(main, ["train", "--json", "--data-dir", str(paths.root), "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_backtest_never_tests_on_an_order_it_trained_on(market):
+    paths, _, config = market
+    evaluation_day = latest_data_day(paths)
+    plan = plan_folds(evaluation_day, config.risk)
+    assert [f.number for f in plan] == [1, 2]
+    for earlier, later in zip(plan, plan[1:]):
+        assert later.test_first == earlier.test_last + dt.timedelta(days=1)
+    assert plan[-1].test_last == evaluation_day - dt.timedelta(days=config.risk.maturity_days)
+    with RiskData(paths, config) as data:
+        features = data.order_features(plan[0].train_first, plan[-1].test_last)
+        results = backtest(data, features, config, evaluation_day, plan, truth_probabilities(paths))
+    placed = dict(features.select("order_id", "placed_on").iter_rows())
+    for r in results:
+        trained_on, tested_on = set(r.train_order_ids), set(r.test_order_ids)
+        assert trained_on and tested_on and not trained_on & tested_on
+        assert max(placed[o] for o in trained_on) <= r.fold.train_last < r.fold.cutoff < r.fold.test_first
+        assert min(placed[o] for o in tested_on) >= r.fold.test_first
+        assert max(placed[o] for o in tested_on) <= r.fold.test_last
+        # labels of training orders were those known at the cut-off: all matured by then
+        with RiskData(paths, config) as data:
+            known = set(data.labels(r.fold.cutoff, r.fold.train_first, r.fold.train_last)["order_id"])
+        assert trained_on <= known
+    figures = summarise(results, config, evaluation_day)
+    assert {"global_rate", "supplier_raw_rate", "supplier_shrunk_rate", "truth",
+            "hist_gradient_boosting/isotonic", "logistic_regression/sigmoid"} <= set(figures["pooled"])
+    assert json.loads(json.dumps(figures)) == figures
+
+
+def test_calibrated_probabilities_match_known_rates():
+    """Given orders whose defect rate is known (5% where x = 0, 20% where x = 1), the
+    calibrated model predicts those rates."""
+    rng = np.random.default_rng(1)
+    n = 30_000
+    x = rng.integers(0, 2, n).astype(float)
+    frame = pl.DataFrame({"x": x, "noise": rng.normal(size=n),
+                          model.LABEL: rng.random(n) < np.where(x == 1, 0.20, 0.05)})
+    risk = load_config().risk
+    for calibration in ("isotonic", "sigmoid"):
+        fitted = model.fit_model(frame, ["x", "noise"], risk, calibration=calibration)
+        p = model.predict(fitted.estimator, frame, ["x", "noise"])
+        assert abs(p[x == 0].mean() - 0.05) < 0.01 and abs(p[x == 1].mean() - 0.20) < 0.015
+        assert evaluation.figures(frame[model.LABEL].to_numpy(), p)["ece"] < 0.01
+    assert fitted.calibration_rows == round(n * risk.calibration_share)
+
+
+def test_training_is_deterministic(market):
+    """Same data, same settings: the same version, fingerprint and predictions."""
+    paths, _, config = market
+    as_of = latest_data_day(paths)
+    first = train(paths, config, as_of, run_backtest=False)
+    one = registry.load(paths, first["model_version"])
+    second = train(paths, config, as_of, run_backtest=False)
+    two = registry.load(paths, second["model_version"])
+    assert first["model_version"] == second["model_version"]
+    assert first["data_fingerprint"] == second["data_fingerprint"]
+    with RiskData(paths, config) as data:
+        frame = data.order_features(*training_window(as_of, config.risk))
+    names = feature_names(config)
+    assert np.array_equal(model.predict(one.estimator, frame, names), model.predict(two.estimator, frame, names))
+    other = dataclasses.replace(config, risk=dataclasses.replace(config.risk, seed=config.risk.seed + 1))
+    assert train(paths, other, as_of, run_backtest=False)["model_version"] != first["model_version"]
+    registry.set_current(paths, first["model_version"])
+
+
+def test_the_registry_keeps_model_metadata_and_current_pointer(market, trained):
+    paths, _, config = market
+    version = trained["model_version"]
+    assert registry.current_version(paths) == version
+    loaded = registry.load(paths)
+    folder = paths.artifacts / "models" / version
+    assert loaded.version == version and loaded.folder == folder
+    assert loaded.features == feature_names(config)
+    assert {f["dtype"] for f in loaded.metadata["features"]} == {"Float64"}
+    meta = loaded.metadata
+    assert meta["training"]["last_placed_on"] < meta["training"]["as_of"]
+    assert len(meta["data_fingerprint"]) == 64 and meta["libraries"]["scikit-learn"] == "1.9.1"
+    assert meta["backtest"]["targets"]["ece"] is not None and len(meta["backtest"]["folds"]) == 2
+    assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match="no registered risk model"):
+        registry.set_current(paths, "risk-19990101-missing")
+    # retraining the same version without a backtest keeps the figures of its backtest
+    again = train(paths, config, dt.date.fromisoformat(meta["training"]["as_of"]), run_backtest=False)
+    assert again["model_version"] == version and again["backtest"] == meta["backtest"]
+
+
+def test_a_model_is_refused_for_features_it_was_not_trained_on(market, trained):
+    paths, _, _ = market
+    loaded = registry.load(paths)
+    schema = list(loaded.metadata["features"])
+    registry.check_schema(loaded, schema)
+    for changed, named in ((schema[1:], "missing log_amount_usd"),
+                           ([{**schema[0], "dtype": "Float32"}, *schema[1:]], "retyped log_amount_usd"),
+                           ([*schema, {"name": "shoe_size", "dtype": "Float64"}], "unexpected shoe_size"),
+                           ([schema[1], schema[0], *schema[2:]], "another order")):
+        with pytest.raises(registry.RiskModelMismatch, match=named):
+            registry.check_schema(loaded, changed)
+
+
+def test_scores_carry_the_current_model_risk_and_version_and_drift_is_stored(market, trained):
+    paths, _, config = market
+    as_of = latest_data_day(paths)
+    result, predicted = score_with_risk(paths, config, as_of, "risk-test")
+    assert predicted.model_version == trained["model_version"] and result.suppliers == predicted.table.num_rows
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        stored = dict(con.execute("SELECT supplier_id, risk_probability FROM scores.supplier_rankings "
+                                  "WHERE as_of_date = ? AND model_version = ?",
+                                  [as_of, predicted.model_version]).fetchall())
+    finally:
+        con.close()
+    expected = dict(zip(predicted.table["supplier_id"].to_pylist(), predicted.table["risk_probability"].to_pylist()))
+    assert stored == pytest.approx(expected) and len(stored) == result.suppliers
+    assert all(0 < p < 1 for p in stored.values())
+    drift = json.loads((paths.artifacts / "models" / predicted.model_version / "drift" /
+                        f"as_of={as_of}.json").read_text())
+    assert set(drift["feature_psi"]) == set(feature_names(config)) and drift["orders"] > 0
+    assert drift["should_retrain"] == (drift["prediction_psi"] > drift["threshold"] or bool(drift["drifted_features"]))
+
+
+def test_scoring_refuses_a_model_trained_on_another_schema(market, trained, tmp_path):
+    paths, _, config = market
+    folder = paths.artifacts / "models" / trained["model_version"]
+    meta_path = folder / "metadata.json"
+    original = meta_path.read_text(encoding="utf-8")
+    meta = json.loads(original)
+    meta["features"] = meta["features"][:-1]
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    try:
+        with pytest.raises(registry.RiskModelMismatch, match="retrain it with `suprel train`"):
+            score_with_risk(paths, config, latest_data_day(paths), "risk-refused")
+    finally:
+        meta_path.write_text(original, encoding="utf-8")
+
+
+def test_backtest_command_writes_a_report_and_json(market):
+    paths, config_path, _ = market
+    result = CliRunner().invoke(main, ["backtest", "--json", "--folds", "1", "--data-dir", str(paths.root),
+                                       "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert len(figures["folds"]) == 1 and figures["model"] == "hist_gradient_boosting/sigmoid"
+    page = Path(figures["report"]).read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "<svg" in page and "supplier_shrunk_rate" in page
+    assert json.loads((Path(figures["report"]).parent / "figures.json").read_text())["pooled"] == figures["pooled"]
+
+
+# evaluation figures ------------------------------------------------------------------
+
+def test_psi_is_zero_on_the_reference_and_large_on_a_shift():
+    rng = np.random.default_rng(0)
+    reference_values = rng.normal(size=20_000)
+    reference = evaluation.reference_bins(reference_values, 10)
+    assert len(reference["shares"]) == 11 and sum(reference["shares"]) == pytest.approx(1.0)
+    assert evaluation.psi(reference, reference_values) == 0.0
+    assert evaluation.psi(reference, rng.normal(size=20_000)) < 0.01
+    assert evaluation.psi(reference, rng.normal(loc=1.0, size=20_000)) > 0.25
+    with_missing = np.where(rng.random(20_000) < 0.5, np.nan, reference_values)
+    assert evaluation.psi(reference, with_missing) > 1.0  # half the values went missing
+
+
+def test_figures_of_perfect_and_constant_predictions():
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.0, 0.3, 100_000)
+    y = rng.random(100_000) < p
+    perfect = evaluation.figures(y, p)
+    assert perfect["ece"] < 0.005 and perfect["auc"] > 0.65 and len(perfect["calibration"]) == 10
+    constant = evaluation.figures(y, np.full(len(y), y.mean()))
+    assert constant["auc"] == 0.5 and constant["ece"] < 0.01
+    assert evaluation.auc_lift_share(0.7, 0.75) == pytest.approx(0.8)
