@@ -420,10 +420,10 @@ def _print_backtest(figures: dict) -> None:
     table = Table(title=f"Backtest, {len(figures['folds'])} folds, evaluated {figures['evaluation_date']} "
                         f"(pooled test orders)")
     for name in ("system", "AUC", "Brier", "log loss", "ECE", "mean predicted", "observed"):
-        table.add_column(name, justify="left" if name == "system" else "right")
+        table.add_column(name, justify="left" if name == "system" else "right", overflow="fold")
     for name, f in figures["pooled"].items():
         style = "bold" if name == figures["model"] else None
-        table.add_row(name, *(f"{f[k]:.4f}" if f[k] is not None else "-" for k in
+        table.add_row(name, *(f"{f[k]:.{5 if k == 'brier' else 4}f}" if f[k] is not None else "-" for k in
                               ("auc", "brier", "log_loss", "ece", "mean_predicted", "defect_rate")), style=style)
     console.print(table)
     t = figures["targets"]
@@ -445,11 +445,7 @@ def _print_risk(predicted) -> None:
         worst = max(drift["feature_psi"], key=drift["feature_psi"].get)
         line += (f"; drift over {drift['orders']:,} recent orders: prediction PSI {drift['prediction_psi']:.3f}, "
                  f"largest feature PSI {drift['feature_psi'][worst]:.3f} ({worst})")
-    console.print(Text(line))
-    if drift and drift["should_retrain"]:
-        err_console.print(Text(f"warning: drift above PSI {drift['threshold']} "
-                               f"({', '.join(drift['drifted_features'][:8]) or 'predictions'}): "
-                               f"the risk model should be retrained (`suprel train`)", style="yellow"))
+    console.print(Text(line))  # above the threshold, the scoring run has logged its warning
 
 
 @main.command()

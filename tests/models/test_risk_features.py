@@ -244,21 +244,25 @@ def test_buyer_history_counts_orders_recorded_before_the_placement():
     assert rows["O4"]["known_at"] == ts("2024-01-04 00:00")
 
 
-def test_a_typical_order_takes_the_supplier_medians_and_a_returning_buyer():
+def test_a_typical_order_takes_the_medians_of_one_order_per_buyer_and_a_returning_buyer():
+    """B9 places ten orders with S1 (a ring account, say): only its first one counts."""
+    rows = [("B1", "100", 2, 10), ("B2", "300", 4, None), ("B3", "200", 3, 12), ("B4", "900", 9, 20)]
+    rows += [("B9", "7", 1, 5)] + [("B9", "8", 1, 5)] * 9
     attributes = _memtable([
-        {"supplier_id": "S1", "placed_on": day("2024-03-01"), "order_amount_usd": Decimal(a), "days_to_ship": s,
-         "days_to_deliver": d, "buyer_prior_orders": b}
-        for a, s, d, b in (("100", 2, 10, 0), ("300", 4, None, 3), ("200", 3, 12, 5), ("900", 9, 20, 0))
-    ] + [{"supplier_id": "S2", "placed_on": day("2023-01-01"), "order_amount_usd": Decimal("5"), "days_to_ship": 1,
-          "days_to_deliver": None, "buyer_prior_orders": 0}],
-        {"supplier_id": "string", "placed_on": "date", "order_amount_usd": "decimal(18,2)", "days_to_ship": "int64",
-         "days_to_deliver": "int64", "buyer_prior_orders": "int64"})
+        {"order_id": f"O{i}", "supplier_id": "S1", "buyer_id": buyer, "placed_on": day("2024-03-01") + dt.timedelta(i),
+         "order_amount_usd": Decimal(a), "days_to_ship": s, "days_to_deliver": d, "buyer_prior_orders": 0}
+        for i, (buyer, a, s, d) in enumerate(rows)
+    ] + [{"order_id": "OX", "supplier_id": "S2", "buyer_id": "B1", "placed_on": day("2023-01-01"),
+          "order_amount_usd": Decimal("5"), "days_to_ship": 1, "days_to_deliver": None, "buyer_prior_orders": 0}],
+        {"order_id": "string", "supplier_id": "string", "buyer_id": "string", "placed_on": "date",
+         "order_amount_usd": "decimal(18,2)", "days_to_ship": "int64", "days_to_deliver": "int64",
+         "buyer_prior_orders": "int64"})
     known = _memtable([{"supplier_id": "S1", "main_category": "tools"}, {"supplier_id": "S2", "main_category": "toys"}],
                       {"supplier_id": "string", "main_category": "string"})
     rows = {r["supplier_id"]: r for r in _run(typical_orders(attributes, known, day("2024-03-31"), 365))}
     s1, s2 = rows["S1"], rows["S2"]
     assert (s1["order_amount_usd"], s1["days_to_ship"], s1["days_to_deliver"], s1["buyer_prior_orders"]) == (
-        250.0, 4, 12, 4)
+        200.0, 3, 11, 1)
     assert (s1["category"], s1["placed_on"]) == ("tools", day("2024-04-01"))
     # S2 has no order in the lookback: the market's medians stand in for its own
-    assert (s2["order_amount_usd"], s2["days_to_ship"], s2["category"]) == (250.0, 4, "toys")
+    assert (s2["order_amount_usd"], s2["days_to_ship"], s2["category"]) == (200.0, 3, "toys")
