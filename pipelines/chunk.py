@@ -1,10 +1,12 @@
-"""A chunk: new files of one source read into temp tables, typed, ready to validate together.
+"""A chunk: new files of one source read as text rows, typed, ready to validate together.
 
 great-expectations costs a fixed ~0.05 s per validation and the landing zone holds one
 file per source per day, so files are validated in chunks, never one by one. Every row
-keeps its file and line. The temp tables (gone with the connection, never committed):
+keeps its file and line. The chunk's tables (gone with the connection, never committed):
 
-  _chunk_raw    every row of the chunk's files as text, in raw.<source>'s shape + file_path
+  _chunk_raw    every row of the chunk's files as text, in raw.<source>'s shape + file_path:
+                an Arrow table registered as a view, so rows are not copied into DuckDB
+                until they are committed to raw.<source>
   _chunk_typed  rows of the files that have every required column, typed (typing_rules.py)
   _verdict      each row's outcome: staged | quarantined | pending, with reason (validate.py)
 """
@@ -12,50 +14,60 @@ keeps its file and line. The temp tables (gone with the connection, never commit
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.contract import Source
-from pipelines.landing import INCOMING, LandingFile, read_incoming
+from pipelines.landing import LandingFile, file_reader, read_rows
 from pipelines.typing_rules import typing_select
 from pipelines.warehouse import literal, quote
 
 LINEAGE = ("load_id", "load_seq", "file_sha256", "line_number")
-CHUNK_TABLES = ("_chunk_raw", "_chunk_typed", "_verdict", "_parsed", "_checked_base", "_checked")
+CHUNK_VIEW = "_chunk_raw"
+CHUNK_TABLES = ("_chunk_typed", "_verdict", "_parsed", "_checked_base", "_checked")
 
 
-def start_chunk(con: duckdb.DuckDBPyConnection, source: Source) -> None:
-    """Empty chunk tables for `source`."""
+def start_chunk(con: duckdb.DuckDBPyConnection) -> None:
+    """An empty _verdict, and no chunk rows yet."""
     drop_chunk(con)
-    con.execute(f"CREATE TEMP TABLE _chunk_raw AS SELECT *, NULL::VARCHAR AS file_path FROM raw.{source.name} LIMIT 0")
     con.execute("CREATE TEMP TABLE _verdict (load_id VARCHAR, line_number BIGINT, outcome VARCHAR, "
                 "reason VARCHAR, column_name VARCHAR, detail VARCHAR)")
 
 
 def drop_chunk(con: duckdb.DuckDBPyConnection) -> None:
+    con.unregister(CHUNK_VIEW)
     existing = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
-    for table in existing & {*CHUNK_TABLES, INCOMING}:
+    for table in existing & set(CHUNK_TABLES):
         con.execute(f"DROP TABLE {table}")
 
 
-def add_file(con: duckdb.DuckDBPyConnection, source: Source, landing_file: LandingFile, entry: dict) -> str | None:
-    """Read one file into _chunk_raw; return why it is rejected whole, if its header is wrong.
+def read_file(source: Source, landing_file: LandingFile, entry: dict) -> tuple[pa.Table, str | None]:
+    """One file's rows in _chunk_raw's shape, and why the file is rejected whole, if its header is wrong.
 
-    Raises FileRejected when the file cannot be read at all (then nothing was added).
+    Raises FileRejected when the file cannot be read at all.
     """
-    header = read_incoming(con, landing_file)
-    con.execute(
-        f"INSERT INTO _chunk_raw SELECT {text_columns(source, header)}, {extra_columns(source, header)}, "
-        f"raw_record, {literal(entry['load_id'])}, {entry['load_seq']}, {literal(landing_file.sha256)}, "
-        f"line_number, {literal(landing_file.relative)} FROM {INCOMING}"
-    )
-    con.execute(f"DROP TABLE {INCOMING}")
+    header, rows = read_rows(landing_file)
+    lineage = (f"{literal(entry['load_id'])} AS load_id, {int(entry['load_seq'])}::BIGINT AS load_seq, "
+               f"{literal(landing_file.sha256)} AS file_sha256, line_number, {literal(landing_file.relative)} AS file_path")
+    reader = file_reader()
+    reader.register("_file_rows", rows)
+    try:
+        shaped = reader.sql(f"SELECT {text_columns(source, header)}, {extra_columns(source, header)} AS extra_columns, "
+                            f"raw_record, {lineage} FROM _file_rows").to_arrow_table()
+    finally:
+        reader.unregister("_file_rows")
     missing = [c for c in source.required_names if c not in header]
     if not missing:
-        return None
-    message = (f"missing required column{'s' if len(missing) > 1 else ''} "
-               f"{', '.join(missing)} (the header has: {', '.join(header)}){_delimiter_hint(header)}")
-    con.execute(f"INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'file_rejected', NULL, "
-                f"{literal(message)} FROM _chunk_raw WHERE load_id = ?", [entry["load_id"]])
-    return message
+        return shaped, None
+    return shaped, (f"missing required column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} (the header has: {', '.join(header)}){_delimiter_hint(header)}")
+
+
+def seal_chunk(con: duckdb.DuckDBPyConnection, files: list[pa.Table], rejected: dict[str, str]) -> None:
+    """The files' rows become _chunk_raw; the rows of files rejected whole (load_id -> why) are quarantined."""
+    con.register(CHUNK_VIEW, pa.concat_tables(files))
+    for load_id, message in rejected.items():
+        con.execute(f"INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'file_rejected', NULL, ? "
+                    f"FROM {CHUNK_VIEW} WHERE load_id = ?", [message, load_id])
 
 
 def _delimiter_hint(header: list[str]) -> str:
@@ -86,12 +98,12 @@ def rows_per_file(con: duckdb.DuckDBPyConnection, load_ids: list[str]) -> dict[s
 
 
 def text_columns(source: Source, header: list[str]) -> str:
-    return ", ".join(quote(c) if c in header else "NULL" for c in source.column_names)
+    return ", ".join(quote(c) if c in header else f"NULL::VARCHAR AS {quote(c)}" for c in source.column_names)
 
 
 def extra_columns(source: Source, header: list[str]) -> str:
     """Unknown columns, kept as a JSON object (ignored downstream)."""
     extra = [h for h in header if h not in source.column_names]
     if not extra:
-        return "NULL"
+        return "NULL::VARCHAR"
     return "json_object(" + ", ".join(f"{literal(h)}, {quote(h)}" for h in extra) + ")::VARCHAR"

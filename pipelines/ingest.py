@@ -23,7 +23,7 @@ from typing import Callable
 import duckdb
 
 from pipelines import batch_checks
-from pipelines.chunk import add_file, drop_chunk, rows_per_file, start_chunk, type_chunk
+from pipelines.chunk import drop_chunk, read_file, rows_per_file, seal_chunk, start_chunk, type_chunk
 from pipelines.contract import SOURCES, Source
 from pipelines.expectations import CRITICAL, WARNING
 from pipelines.ingest_report import IngestReport, log_entry, new_entry, refusal, utcnow
@@ -80,8 +80,9 @@ class _Loader:
         self.first_load = dict(con.execute(
             "SELECT file_sha256, min_by(load_id, load_seq) FROM meta.load_ledger "
             "WHERE status IN ('loaded', 'rejected') GROUP BY 1").fetchall())
-        self.next_seq = con.execute("SELECT coalesce(max(load_seq), 0) + 1 FROM meta.load_ledger").fetchone()[0]
+        self.next_seq = con.execute("SELECT coalesce(max(load_seq), 0) + 1 FROM meta.load_ledger").fetchall()[0][0]
         self.chunk: list[tuple[LandingFile, dict]] = []
+        self.rows: list = []  # the chunk's files' rows, Arrow tables in _chunk_raw's shape
 
     def add(self, landing_file: LandingFile) -> None:
         entry = new_entry(landing_file, self.next_seq, self.report.run_id)
@@ -97,21 +98,20 @@ class _Loader:
 
     def _read(self, landing_file: LandingFile, entry: dict) -> bool:
         """Add the file to the chunk; False when it cannot be read at all (then it is committed alone)."""
-        if not self.chunk:
-            start_chunk(self.con, SOURCES[landing_file.source])
         clock = time.perf_counter()
         try:
-            problem = add_file(self.con, SOURCES[landing_file.source], landing_file, entry)
+            rows, problem = read_file(SOURCES[landing_file.source], landing_file, entry)
         except FileRejected as exc:
             self._commit_alone(entry, "rejected", str(exc), "file_readable")
             return False
         entry.update(seconds=time.perf_counter() - clock, status="rejected" if problem else "loaded", error=problem)
         self.report.add_seconds("read", entry["seconds"])
         self.chunk.append((landing_file, entry))
+        self.rows.append(rows)
         return True
 
     def _chunk_rows(self) -> int:
-        return self.con.execute("SELECT count(*) FROM _chunk_raw").fetchone()[0]
+        return sum(rows.num_rows for rows in self.rows)
 
     def flush(self) -> None:
         """Validate the chunk, judge each file whole, commit the chunk's files in one transaction."""
@@ -119,6 +119,8 @@ class _Loader:
             return
         source = SOURCES[self.chunk[0][0].source]
         typed = {e["load_id"]: f.relative for f, e in self.chunk if e["status"] == "loaded"}
+        start_chunk(self.con)
+        seal_chunk(self.con, self.rows, {e["load_id"]: e["error"] for _, e in self.chunk if e["status"] == "rejected"})
         type_chunk(self.con, source, self.null_tokens)
         outcome = validate_chunk(self.con, source, self.future_limit, typed)
         self.report.add_seconds("validate_sql", outcome.sql_seconds)
@@ -134,7 +136,7 @@ class _Loader:
         if outcome.mismatches:
             self._record([result(source.name, None, None, "gx_agrees_with_sql", CRITICAL, 1, 1,
                                  {"mismatches": outcome.mismatches}, "; ".join(outcome.mismatches))])
-        self.chunk = []
+        self.chunk, self.rows = [], []
         drop_chunk(self.con)
 
     def _judge_file(self, source: Source, entry: dict, counts: dict, history: list[int]) -> list[dict]:

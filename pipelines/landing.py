@@ -1,10 +1,14 @@
 """Landing files: finding them, fingerprinting them, and reading them as text rows.
 
-Every reader produces the same temporary table, `_incoming`: one row per record with its
-1-based physical `line_number` (header = line 1 for CSV), the original text of records
-that could not be split into fields (`raw_record`, with the fields left null), and one
-VARCHAR column per header name. Typing happens later, in SQL, where a failure becomes a
-quarantine reason instead of an exception.
+Every reader produces the same Arrow table: one row per record with its 1-based physical
+`line_number` (header = line 1 for CSV), the original text of records that could not be
+split into fields (`raw_record`, with the fields left null), and one string column per
+header name. Typing happens later, in SQL, where a failure becomes a quarantine reason
+instead of an exception.
+
+Files are read by a private in-memory DuckDB connection into Arrow, never into temp
+tables of the warehouse: a temp table per file cost three copies of every row and a
+catalog commit per statement (about 85 ms of a 5,600-row file's 100 ms).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hashlib
 import io
 import json
 import re
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +30,8 @@ import pyarrow as pa
 from pipelines.contract import SOURCES, accepted_format
 from pipelines.warehouse import literal, quote
 
-INCOMING = "_incoming"
 IGNORED_NAMES = {".gitkeep"}
+_READERS = threading.local()
 # Windows separators and control characters have no business in a landing file's name:
 # "..\\..\\x.csv" is a traversal attempt elsewhere, a newline forges lines in logs.
 UNSAFE_NAME = re.compile(r"[\\\x00-\x1f\x7f]")
@@ -106,17 +111,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_incoming(con: duckdb.DuckDBPyConnection, landing_file: LandingFile) -> list[str]:
-    """Load the file into the temp table `_incoming`; return its header, normalised."""
-    con.execute(f"DROP TABLE IF EXISTS {INCOMING}")
+def read_rows(landing_file: LandingFile) -> tuple[list[str], pa.Table]:
+    """The file's header, normalised, and its records as text (line_number, raw_record, header...)."""
     if landing_file.size == 0:
         raise FileRejected("the file is empty (0 bytes): no header, no rows")
     if landing_file.file_format == "parquet":
-        return _read_parquet(con, landing_file.path)
+        return _read_parquet(landing_file.path)
     text_bytes = _decompressed(landing_file)
     if landing_file.file_format == "jsonl":
-        return _register(con, *_parse_jsonl(_decode(text_bytes)))
-    return _read_csv(con, landing_file, text_bytes)
+        return _table(*_parse_jsonl(_decode(text_bytes)))
+    return _read_csv(landing_file, text_bytes)
+
+
+def file_reader() -> duckdb.DuckDBPyConnection:
+    """The thread's file reader: in memory, in UTC, keeping each file's records in order."""
+    con = getattr(_READERS, "con", None)
+    if con is None:
+        con = _READERS.con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = true")  # line numbers are positions in the result
+    return con
 
 
 def _decompressed(landing_file: LandingFile) -> bytes:
@@ -151,38 +165,32 @@ def normalise_header(names: list[str]) -> list[str]:
     return header
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, landing_file: LandingFile, data: bytes) -> list[str]:
+def _read_csv(landing_file: LandingFile, data: bytes) -> tuple[list[str], pa.Table]:
     text = _decode(data)
     if not text.strip():
         raise FileRejected("the file has no header line (only whitespace)")
     header = normalise_header(next(csv.reader(io.StringIO(text, newline=""))))
-    try:
-        return _read_csv_fast(con, landing_file, header, text)
-    except duckdb.Error:  # malformed, or records spanning lines: the careful reader decides
-        con.execute(f"DROP TABLE IF EXISTS {INCOMING}_rows")
-    return _register(con, header, *_parse_csv_records(text, len(header)))
-
-
-def _read_csv_fast(con, landing_file: LandingFile, header: list[str], text: str) -> list[str]:
-    """DuckDB's parallel reader; refuses (raises) unless one record is exactly one line."""
-    columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in header) + "}"
-    # DuckDB reads the (possibly compressed) original file itself; text was only checked.
-    con.execute(
-        f"CREATE TEMP TABLE {INCOMING}_rows AS SELECT * FROM read_csv({literal(str(landing_file.path))}, "
-        f"header = true, auto_detect = false, columns = {columns}, delim = ',', quote = '\"', "
-        f"escape = '\"', strict_mode = true, null_padding = false, compression = 'auto')"
-    )
-    rows = con.execute(f"SELECT count(*) FROM {INCOMING}_rows").fetchone()[0]
+    fast = None if _has_blank_lines(text) else _read_csv_fast(landing_file, header)
     physical_records = text.count("\n") - (1 if text.endswith("\n") else 0)
-    if rows != physical_records or _has_blank_lines(text):
-        raise duckdb.InvalidInputException("record count differs from line count")
+    if fast is not None and fast.num_rows == physical_records:
+        return header, fast
+    # Malformed, or records spanning lines or blank lines: the careful reader decides.
+    return _table(header, *_parse_csv_records(text, len(header)))
+
+
+def _read_csv_fast(landing_file: LandingFile, header: list[str]) -> pa.Table | None:
+    """DuckDB's parallel reader, or None where it refuses the file (then the careful reader
+    decides); the caller accepts its rows only when one record is exactly one line."""
+    columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in header) + "}"
     selected = ", ".join(quote(n) for n in header)
-    con.execute(
-        f"CREATE TEMP TABLE {INCOMING} AS SELECT rowid + 2 AS line_number, "
-        f"NULL::VARCHAR AS raw_record, {selected} FROM {INCOMING}_rows"
-    )
-    con.execute(f"DROP TABLE {INCOMING}_rows")
-    return header
+    try:  # DuckDB reads the (possibly compressed) original file itself; text was only checked.
+        rows = file_reader().sql(
+            f"SELECT NULL::VARCHAR AS raw_record, {selected} FROM read_csv({literal(str(landing_file.path))}, "
+            f"header = true, auto_detect = false, columns = {columns}, delim = ',', quote = '\"', "
+            f"escape = '\"', strict_mode = true, null_padding = false, compression = 'auto')").to_arrow_table()
+    except duckdb.Error:
+        return None
+    return rows.add_column(0, "line_number", pa.array(range(2, rows.num_rows + 2), pa.int64()))
 
 
 def _has_blank_lines(text: str) -> bool:
@@ -252,32 +260,28 @@ def _json_text(value) -> str | None:
     return str(value)
 
 
-def _register(con, header: list[str], line_numbers, raw_records, fields) -> list[str]:
+def _table(header: list[str], line_numbers, raw_records, fields) -> tuple[list[str], pa.Table]:
     if not header:
         raise FileRejected("no record in the file is a JSON object: there are no columns to read")
     columns = {"line_number": pa.array(line_numbers, pa.int64()), "raw_record": pa.array(raw_records, pa.string())}
     for index, name in enumerate(header):
         columns[name] = pa.array([row[index] for row in fields], pa.string())
-    con.register("_incoming_arrow", pa.table(columns))
-    con.execute(f"CREATE TEMP TABLE {INCOMING} AS SELECT * FROM _incoming_arrow")
-    con.unregister("_incoming_arrow")
-    return header
+    return header, pa.table(columns)
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def _read_parquet(path: Path) -> tuple[list[str], pa.Table]:
     """A Parquet file's columns, whatever their physical types, read back as text."""
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
+        described = file_reader().execute(f"DESCRIBE SELECT * FROM read_parquet({literal(str(path))})").fetchall()
     except duckdb.Error as exc:
         raise FileRejected(f"not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
     names = [row[0] for row in described]
     header = normalise_header(names)
     selected = ", ".join(f"{_parquet_text(quote(n), t)} AS {quote(h)}" for n, h, t in zip(names, header, (r[1] for r in described)))
-    con.execute(
-        f"CREATE TEMP TABLE {INCOMING} AS SELECT file_row_number + 1 AS line_number, "
-        f"NULL::VARCHAR AS raw_record, {selected} FROM read_parquet({literal(str(path))}, file_row_number = true)"
-    )
-    return header
+    rows = file_reader().sql(
+        f"SELECT file_row_number + 1 AS line_number, NULL::VARCHAR AS raw_record, {selected} "
+        f"FROM read_parquet({literal(str(path))}, file_row_number = true)").to_arrow_table()
+    return header, rows
 
 
 def _parquet_text(column: str, duckdb_type: str) -> str:

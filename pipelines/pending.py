@@ -60,7 +60,7 @@ def _waiting(source: Source, found: bool) -> str:
 
 
 def _release(con, source: Source, run_id: str, future_limit: datetime, now: datetime):
-    start_chunk(con, source)
+    start_chunk(con)
     con.execute(f"CREATE TEMP TABLE _chunk_typed AS SELECT * EXCLUDE ({', '.join(PENDING_ONLY)}), "
                 f"NULL::VARCHAR AS __reason, NULL::VARCHAR AS __column, NULL::VARCHAR AS __detail "
                 f"{_waiting(source, found=True)}")
@@ -81,12 +81,12 @@ def _release(con, source: Source, run_id: str, future_limit: datetime, now: date
 def _expire(con, source: Source, days: int, run_id: str, now: datetime) -> list[dict]:
     """Quarantine rows whose reference has not come in `days` days of the referenced source's data."""
     ref = REFERENCES[source.name]
-    clock = con.execute(f"SELECT max(updated_at) FROM staging.{ref.target}").fetchone()[0]
+    clock = con.execute(f"SELECT max(updated_at) FROM staging.{ref.target}").fetchall()[0][0]
     if clock is None:  # the referenced source has no data at all: nothing can be judged late
         return []
     sentence = (f"%s %s is still not in {ref.target}: {ref.target}' newest updated_at ({clock:%Y-%m-%d %H:%M}) "
                 f"is more than {days} days (quality.pending_reference_days) past this row's updated_at (%s)")
-    start_chunk(con, source)
+    start_chunk(con)
     con.execute(f"INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'orphan_reference', "
                 f"{literal(ref.column)}, printf({literal(sentence)}, {literal(ref.column)}, {quote(ref.column)}, "
                 f"updated_at::VARCHAR) {_waiting(source, found=False)} "

@@ -57,7 +57,7 @@ def write_run(con: duckdb.DuckDBPyConnection, run_id: str, started: datetime, fi
     """The run's record, its verdict counted from every result stored under its run_id."""
     critical, warnings = con.execute(
         "SELECT count_if(severity = ? AND NOT success), count_if(severity = ? AND NOT success) "
-        "FROM meta.validation_results WHERE run_id = ?", [CRITICAL, WARNING, run_id]).fetchone()
+        "FROM meta.validation_results WHERE run_id = ?", [CRITICAL, WARNING, run_id]).fetchall()[0]
     con.execute("DELETE FROM meta.validation_runs WHERE run_id = ?", [run_id])
     con.execute("INSERT INTO meta.validation_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, started, finished, batch_clock, files_new, critical == 0, critical, warnings])

@@ -194,7 +194,7 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         f"WHERE schema_name IN ({', '.join(literal(s) for s in LAYER_SCHEMAS)}) ORDER BY 1, 2"
     ).fetchall()
     return {
-        f"{schema}.{table}": con.execute(f"SELECT count(*) FROM {schema}.{quote(table)}").fetchone()[0]
+        f"{schema}.{table}": con.execute(f"SELECT count(*) FROM {schema}.{quote(table)}").fetchall()[0][0]
         for schema, table in rows
         if re.fullmatch(r"\w+", table)
     }
