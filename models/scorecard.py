@@ -95,9 +95,12 @@ def _wide(metrics: Table, days: int) -> Table:
     def pick(metric, value):
         return (w.metric == metric).ifelse(w[value], None).max()
 
+    orders = pick("orders", "raw_denominator")
+
     return w.group_by("supplier_id").aggregate(
-        orders=pick("orders", "raw_denominator"), gmv_usd=pick("gmv_usd", "raw_numerator"),
-        uncapped_order_share=pick("orders", "denominator") / pick("orders", "raw_denominator"),
+        orders=orders, gmv_usd=pick("gmv_usd", "raw_numerator"),
+        # No orders, nothing capped: NULL (filled with 1 below), not 0/0 = NaN.
+        uncapped_order_share=(orders > 0).ifelse(pick("orders", "denominator") / orders, None),
         distinct_buyers=pick("orders", "buyers"), top_buyer_share=pick("orders", "top_buyer_share"),
         matured_orders=pick("order_defect", "denominator"),
         on_time_delivery_rate=pick("on_time_delivery", "rate"), late_shipment_rate=pick("late_shipment", "rate"),
@@ -106,11 +109,14 @@ def _wide(metrics: Table, days: int) -> Table:
 
 
 def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None, as_of: dt.date,
-             policy: ScoringPolicy) -> tuple[Table, Table]:
+             policy: ScoringPolicy, metrics: Table | None = None) -> tuple[Table, Table]:
     """(rankings, supplier_metrics) for as_of. `risk` (supplier_id, risk_probability) may be
-    None, in which case the shrunk 365-day order-defect rate stands in for it."""
+    None, in which case the shrunk 365-day order-defect rate stands in for it. `metrics`, the
+    supplier_metrics of as_of already computed and stored, saves computing them again: the
+    rankings read them several times, and as an expression they would be inlined each time."""
     known = suppliers_as_of(suppliers, as_of)
-    metrics = supplier_metrics(facts, known, as_of, policy)
+    if metrics is None:
+        metrics = supplier_metrics(facts, known, as_of, policy)
     long_rates = _shrunk(metrics, known, policy.long_window_days, policy)
     short_trials = _shrunk(metrics, known, policy.short_window_days, policy)
     rates = {"long": long_rates, "short": recent_rates(short_trials, long_rates, policy.recent_prior_strength,

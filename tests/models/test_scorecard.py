@@ -124,6 +124,7 @@ def test_a_supplier_without_any_fact_sits_at_the_prior_with_insufficient_history
         "insufficient_history", "insufficient_history", False, 0)
     assert new["reason_codes"][:2] == ["insufficient_matured_orders", "insufficient_distinct_buyers"]
     assert (new["orders"], new["matured_orders"], new["distinct_buyers"], new["order_defect_rate"]) == (0, 0, 0, None)
+    assert new["uncapped_order_share"] == 1.0  # no orders, none capped (not 0/0)
     assert new["rank_overall"] != 1
 
 
@@ -184,3 +185,12 @@ def test_a_known_supplier_without_evidence_gets_every_metric_with_status_no_evid
     out = supplier_metrics(table(FACTS, FACT_SCHEMA), known, AS_OF, POLICY).to_pyarrow().to_pylist()
     new = {(r["metric"], r["window_days"]): r["status"] for r in out if r["supplier_id"] == "NEW"}
     assert new[("order_defect", 365)] == "no_evidence"
+
+
+def test_rankings_on_metrics_computed_beforehand_equal_rankings_computing_them(ranked):
+    """The pipeline stores the metrics, then ranks on the stored rows (pipelines/scoring.py)."""
+    facts, suppliers = table(FACTS, FACT_SCHEMA), table(SUPPLIERS, SUPPLIER_SCHEMA)
+    stored = ibis.memtable(supplier_metrics(facts, suppliers_as_of(suppliers, AS_OF), AS_OF, POLICY).to_pyarrow())
+    on_stored, _metrics = rankings(facts, suppliers, table(PREVIOUS[:1], PREVIOUS_SCHEMA), None, AS_OF, POLICY,
+                                   metrics=stored)
+    assert {r["supplier_id"]: r for r in on_stored.to_pyarrow().to_pylist()} == ranked
