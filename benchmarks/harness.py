@@ -72,8 +72,11 @@ IN_PROCESS = False  # --in-process: stages share this process (the smoke test); 
 
 
 def run_stage(stage: str, data_dir: Path, extra: list[str], timeout: float | None, work: Path,
-              profile: Path | None = None) -> dict:
-    """Run one stage in a child process; its wall, CPU and peak RSS, and what it reported."""
+              profile: Path | None = None, memory_gb: float | None = None) -> dict:
+    """Run one stage in a child process; its wall, CPU and peak RSS, and what it reported.
+
+    memory_gb caps the child's address space: past it, allocations fail (MemoryError) and
+    the stage is recorded as out of memory instead of the kernel's OOM killer picking a victim."""
     out = work / f"{stage}-{time.monotonic_ns()}.json"
     arguments = [stage, "--data-dir", str(data_dir), "--out", str(out), *extra,
                  *(["--profile", str(profile)] if profile else [])]
@@ -85,7 +88,8 @@ def run_stage(stage: str, data_dir: Path, extra: list[str], timeout: float | Non
         log_path = out.with_suffix(".log")  # a file, not a pipe: a chatty stage must not block on a full pipe
         with open(log_path, "w", encoding="utf-8") as log_file:
             child = subprocess.Popen([sys.executable, "-m", "benchmarks.stages", *arguments], cwd=ROOT,
-                                     stdout=log_file, stderr=subprocess.STDOUT)
+                                     stdout=log_file, stderr=subprocess.STDOUT,
+                                     preexec_fn=_address_space_cap(memory_gb) if memory_gb else None)
             status, usage, timed_out = _wait(child, timeout)
         stderr = log_path.read_text(encoding="utf-8", errors="replace")
     wall = time.perf_counter() - clock
@@ -101,6 +105,15 @@ def run_stage(stage: str, data_dir: Path, extra: list[str], timeout: float | Non
     if out.exists():
         record["details"] = json.loads(out.read_text(encoding="utf-8"))
     return record
+
+
+def _address_space_cap(memory_gb: float):
+    def cap() -> None:
+        import resource
+
+        limit = int(memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return cap
 
 
 def _run_inline(arguments: list[str]):
@@ -177,7 +190,8 @@ def bench_scale(target: int, args: argparse.Namespace, work: Path) -> dict:
             extra = ["--peer-out", str(work / f"peer_{target}.parquet")] if stage == "pandas_peer" else []
             timeout = {"train": args.train_timeout, "pandas_peer": args.peer_timeout}.get(stage)
             profile = work / f"profile_{target}_{stage}.prof" if stage in args.profile else None
-            full[stage] = run_stage(stage, data_dir, extra, timeout, work, profile)
+            memory = args.peer_memory_gb if stage == "pandas_peer" else None
+            full[stage] = run_stage(stage, data_dir, extra, timeout, work, profile, memory)
             log(f"full {stage} {full[stage]['wall_seconds']:.1f} s{'' if full[stage]['ok'] else ' FAILED'}")
         check = None
         if full["pandas_peer"].get("ok") and full["score"].get("ok"):
@@ -274,6 +288,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train-timeout", type=float, default=300.0, help="seconds before train is stopped")
     parser.add_argument("--peer-timeout", type=float, default=1200.0)
     parser.add_argument("--peer-max-orders", type=float, default=20e6)
+    parser.add_argument("--peer-memory-gb", type=float, default=12.0,
+                        help="address-space cap of the pandas peer (MemoryError past it, not the OOM killer)")
     parser.add_argument("--tolerance", type=float, default=1e-6, help="relative tolerance of the peer check")
     parser.add_argument("--profile", default="", help="stages to cProfile, comma separated (into --out)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
