@@ -27,7 +27,7 @@ from pipelines.chunk import drop_chunk, read_file, rows_per_file, seal_chunk, st
 from pipelines.contract import SOURCES, Source
 from pipelines.expectations import CRITICAL, WARNING
 from pipelines.ingest_report import IngestReport, log_entry, new_entry, refusal, utcnow
-from pipelines.landing import FileRejected, LandingFile, discover
+from pipelines.landing import FileRejected, LandingFile, discover, fingerprints
 from pipelines.layers import insert_quarantine, insert_raw, insert_typed
 from pipelines.pending import recheck_pending
 from pipelines.results import result, write_results, write_run
@@ -65,7 +65,14 @@ def ingest(paths: DataPaths, config: Config, run_id: str | None = None,
 
 def _new_files(con, paths: DataPaths, config: Config) -> list[LandingFile]:
     seen = set(con.execute("SELECT file_path, file_sha256 FROM meta.load_ledger").fetchall())
-    files = [f for f in discover(paths.landing, config.ingest.max_file_mb) if (f.relative, f.sha256) not in seen]
+    hashed = {path: (size, modified, sha) for path, size, modified, sha in
+              con.execute("SELECT * FROM meta.landing_fingerprints").fetchall()}
+    found = discover(paths.landing, config.ingest.max_file_mb, hashed)
+    with transaction(con):  # a cache of hashes: right whether or not the files load
+        con.execute("DELETE FROM meta.landing_fingerprints")
+        hashes = fingerprints(found)  # noqa: F841  (an Arrow table DuckDB reads by name)
+        con.execute("INSERT INTO meta.landing_fingerprints SELECT * FROM hashes")
+    files = [f for f in found if (f.relative, f.sha256) not in seen]
     return sorted(files, key=lambda f: (SOURCE_ORDER.get(f.source, -1), f.relative))
 
 

@@ -80,7 +80,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _create_layers(con: duckdb.DuckDBPyConnection) -> None:
     for schema in LAYER_SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    for ddl in (LOAD_LEDGER_DDL, VALIDATION_RESULTS_DDL, VALIDATION_RUNS_DDL):
+    for ddl in (LOAD_LEDGER_DDL, LANDING_FINGERPRINTS_DDL, VALIDATION_RESULTS_DDL, VALIDATION_RUNS_DDL):
         con.execute(ddl)
     # Warehouses created before the quality gate get its columns (existing rows: 0 / NULL).
     con.execute("ALTER TABLE meta.load_ledger ADD COLUMN IF NOT EXISTS rows_pending BIGINT DEFAULT 0")
@@ -130,6 +130,13 @@ CREATE TABLE IF NOT EXISTS meta.load_ledger (
 )
 """
 
+# The SHA-256 of each landing file as last hashed, with the size and modification time it
+# had then: discovery hashes only files that are new or changed (landing.discover).
+LANDING_FINGERPRINTS_DDL = """
+CREATE TABLE IF NOT EXISTS meta.landing_fingerprints (
+    file_path VARCHAR, file_bytes BIGINT, modified_ns BIGINT, file_sha256 VARCHAR
+)
+"""
 
 VALIDATION_RESULTS_DDL = """
 CREATE TABLE IF NOT EXISTS meta.validation_results (

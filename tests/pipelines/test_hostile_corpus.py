@@ -32,7 +32,8 @@ ORDER = ("O20,S1,B3,US,tools,2024-01-06T10:00:00Z,80.00,2024-01-09,2024-01-20,tr
 ORDERS_HEADER = ",".join(SOURCES["orders"].column_names) + "\n"
 # What a case may add to; every other table must come out exactly as it went in.
 CASE_TABLES = {f"{layer}.{s}" for layer in ("raw", "quarantine", "pending", "staging") for s in SOURCES} | {
-    "meta.load_ledger", "meta.validation_results", "meta.validation_runs"}
+    "meta.load_ledger", "meta.validation_results", "meta.validation_runs",
+    "meta.landing_fingerprints"}  # the hash cache of every landing file, loaded or not
 
 
 def test_the_corpus_has_at_least_30_cases():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import polars as pl
 import pytest
@@ -42,6 +43,30 @@ def test_ingesting_twice_loads_once(paths, config, known_supplier):
     assert second.files == []
     assert layer_snapshot(paths) == before
     assert len(ledger(paths)) == 1
+
+
+def test_a_file_rewritten_in_place_is_hashed_again_and_loaded(paths, config, known_supplier):
+    path = land(paths, "orders", "a.csv", csv_text([order_row("O1", "2024-01-02T00:00:00Z", "placed")]))
+    ingest(paths, config)
+    stat = path.stat()
+    path.write_text(csv_text([order_row("O1", "2024-01-05T00:00:00Z", "shipped")]))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # any write moves the time on
+    second = ingest(paths, config)
+    assert [(f["file_path"], f["status"]) for f in second.files] == [("orders/a.csv", "loaded")]
+    assert current_orders(paths)[0][:2] == ("O1", "shipped")
+
+
+def test_discovery_trusts_the_stored_hash_of_a_file_whose_size_and_time_are_unchanged(paths, config, known_supplier):
+    """An incremental run does not read the landing zone's history again: a file with the size and
+    modification time it had when hashed keeps its stored hash (here, content forged behind it)."""
+    path = land(paths, "orders", "a.csv", csv_text([order_row("O1", "2024-01-02T00:00:00Z", "placed")]))
+    ingest(paths, config)
+    stat = path.stat()
+    path.write_text(csv_text([order_row("O1", "2024-01-03T00:00:00Z", "placed")]))  # same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    assert ingest(paths, config).files == []
+    assert query(paths, "SELECT file_path, file_bytes FROM meta.landing_fingerprints") == [("orders/a.csv", stat.st_size)]
 
 
 def test_same_bytes_under_another_name_is_a_recorded_duplicate(paths, config):
