@@ -47,7 +47,7 @@ def ingest(paths: DataPaths, config: Config, run_id: str | None = None,
     started = utcnow()
     run_id = run_id or "ingest-" + started.strftime("%Y%m%dT%H%M%S%fZ")
     report = IngestReport(run_id, now or started)
-    con = connect(paths)
+    con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
         new_files = _new_files(con, paths, config)
         loader = _Loader(con, config, report, progress, len(new_files))

@@ -65,7 +65,7 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
 def score(paths: DataPaths, config: Config, as_of: dt.date, run_id: str,
           risk: ibis.Table | None = None, model_version: str = "none") -> ScoreResult:
     """Bring the facts up to as_of and store the rankings and metrics of as_of."""
-    con = connect(paths)
+    con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
         ensure_scoring_schema(con)
         backend = ibis_backend(con)

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,11 @@ class PublishConfig:
 
 
 @dataclass(frozen=True)
+class WarehouseConfig:
+    memory_limit: str  # DuckDB's budget for a run's work, e.g. "6GB"; "" for DuckDB's default
+
+
+@dataclass(frozen=True)
 class Config:
     ingest: IngestConfig
     publish: PublishConfig
@@ -106,11 +112,15 @@ class Config:
     protection: ProtectionRules
     quality: QualityConfig
     risk: RiskConfig
+    warehouse: WarehouseConfig
 
     @property
     def config_hash(self) -> str:
-        """A short fingerprint of every setting, published with each row it produced."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        """A short fingerprint of every setting that can change a result, published with
+        each row it produced (not the warehouse's memory budget: it changes only the speed)."""
+        settings = dataclasses.asdict(self)
+        del settings["warehouse"]
+        payload = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -163,6 +173,7 @@ def load_config(path: Path | str | None = None) -> Config:
     return config
 
 
+MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 RISK_MODELS = ("hist_gradient_boosting", "logistic_regression")
 RISK_CALIBRATIONS = ("isotonic", "sigmoid", "none")
 
@@ -253,6 +264,8 @@ def _check_meaning(config: Config, marks: dict) -> None:
             problems.append((f"protection.{key}", "must be >= 0"))
     if not 0 <= protection.eligible_bar <= 100:
         problems.append(("protection.eligible_bar", "must be between 0 and 100"))
+    if config.warehouse.memory_limit and not MEMORY_SIZE.fullmatch(config.warehouse.memory_limit):
+        problems.append(("warehouse.memory_limit", "must be a size such as 6GB or 500MB, or empty for DuckDB's default"))
     if problems:
         key, message = problems[0]
         raise ConfigError(f"{marks.get(key.split('[')[0], 'config')}: '{key}' {message}")

@@ -34,8 +34,9 @@ class WarehouseBusy(RuntimeError):
     """Another process holds the warehouse open for writing."""
 
 
-def connect(paths: DataPaths, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the warehouse file, in UTC, with the layers' schema in place."""
+def connect(paths: DataPaths, read_only: bool = False, memory_limit: str = "") -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file, in UTC, with the layers' schema in place; a run's
+    heavy work passes config.warehouse.memory_limit (DuckDB spills past it)."""
     paths.warehouse_dir.mkdir(parents=True, exist_ok=True)
     if read_only and not paths.warehouse.exists():
         raise FileNotFoundError(
@@ -51,6 +52,8 @@ def connect(paths: DataPaths, read_only: bool = False) -> duckdb.DuckDBPyConnect
             ) from exc
         raise
     con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute(f"SET memory_limit = {literal(memory_limit)}")
     if not read_only:
         ensure_schema(con)
     return con

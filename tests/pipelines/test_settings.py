@@ -12,6 +12,7 @@ import yaml
 
 from models.metrics import BuyerCap
 from pipelines.settings import DEFAULT_CONFIG, Config, ConfigError, load_config
+from pipelines.warehouse import connect
 
 
 def overlay_id(value):
@@ -168,6 +169,10 @@ def test_a_missing_file_fails(tmp_path):
      protection:
        limit_risk_zero_at: 0
      """, "protection.limit_risk_zero_at", 2),
+    ("""
+     warehouse:
+       memory_limit: lots
+     """, "warehouse.memory_limit", 2),
 ], ids=overlay_id)
 def test_a_value_that_makes_no_sense_fails_naming_the_key_and_its_line(tmp_path, text, key, line):
     message = error(tmp_path, text)
@@ -234,3 +239,15 @@ def test_a_quality_limit_that_makes_no_sense_fails_naming_its_line(tmp_path):
 def test_settings_that_invert_the_policy_fail_naming_the_key_and_its_line(tmp_path, text, key, line):
     message = error(tmp_path, text)
     assert f"'{key}'" in message and f"{tmp_path / 'overlay.yaml'}:{line}" in message
+
+
+def test_the_memory_budget_reaches_duckdb_and_leaves_the_config_hash_alone(tmp_path, config, paths):
+    (tmp_path / "overlay.yaml").write_text("warehouse:\n  memory_limit: 300MB\n")
+    budgeted = load_config(tmp_path / "overlay.yaml")
+    assert budgeted.config_hash == config.config_hash  # a budget changes the speed, never a result
+    con = connect(paths, memory_limit=budgeted.warehouse.memory_limit)
+    try:
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    finally:
+        con.close()
+    assert limit.replace(" ", "") in ("286.1MiB", "300.0MB")
