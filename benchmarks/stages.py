@@ -93,14 +93,14 @@ def stage_score(args) -> dict:
 
     paths, config = _paths(args), load_config()
     as_of = _as_of(paths)
-    con = connect(paths)
+    con = connect(paths, memory_limit=config.warehouse.memory_limit)
     split = {}
     try:
         ensure_scoring_schema(con)
         backend = ibis_backend(con)
         with transaction(con):
             clock = time.perf_counter()
-            days = update_facts(con, backend, as_of)
+            days = update_facts(con, backend, as_of, config.warehouse.facts_batch_orders)
             split["facts"] = time.perf_counter() - clock
             clock = time.perf_counter()
             suppliers = _store_scores(con, backend, config, as_of, "bench-score", None, "none")

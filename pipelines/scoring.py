@@ -70,7 +70,7 @@ def score(paths: DataPaths, config: Config, as_of: dt.date, run_id: str,
         ensure_scoring_schema(con)
         backend = ibis_backend(con)
         with transaction(con):
-            days = update_facts(con, backend, as_of)
+            days = update_facts(con, backend, as_of, config.warehouse.facts_batch_orders)
             suppliers = _store_scores(con, backend, config, as_of, run_id, risk, model_version)
         return ScoreResult(as_of, run_id, suppliers, days)
     finally:
@@ -105,8 +105,14 @@ def _staging(backend, name: str) -> ibis.Table:
     return backend.table(name, database="staging")
 
 
-def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date) -> int:
-    """Compute the facts of the days not yet computed (or touched by late loads) up to as_of."""
+def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_orders: int = 0) -> int:
+    """Compute the facts of the days not yet computed (or touched by late loads) up to as_of.
+
+    A long stretch of days (a first run, a backfill) is computed in batches of consecutive
+    days with at most `batch_orders` orders placed in them (0: one batch), so that memory is
+    bounded by a batch, not by the history. Batches give the same facts as one pass: the
+    facts of a day are the outcomes decided that day, final once the day is over.
+    """
     last_day, covered_seq = con.execute("SELECT max(last_day), max(load_seq) FROM meta.facts_state").fetchall()[0]
     newest_seq = con.execute("SELECT coalesce(max(load_seq), 0) FROM meta.load_ledger").fetchall()[0][0]
     first = _first_stale_day(con, last_day, covered_seq or 0)
@@ -115,20 +121,45 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date) -> int
     through = max(as_of, last_day) if last_day else as_of
     if first > through:
         return 0
+    for batch_first, batch_last in _day_batches(con, first, through, batch_orders):
+        _file_facts(con, backend, batch_first, batch_last)
+    con.execute("DELETE FROM meta.facts_state")
+    con.execute("INSERT INTO meta.facts_state VALUES (?, ?)", [through, newest_seq])
+    return (through - first).days + 1
+
+
+def _file_facts(con, backend, first: dt.date, last: dt.date) -> None:
+    """Replace the facts of the days first..last with those of the outcomes decided on them."""
     orders, shipments, disputes = (_staging(backend, n) for n in STAGED_EVENTS)
     relevant = _orders_with_events_from(orders, disputes, first)
     outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
-                              disputes.semi_join(relevant, "order_id"), through)
+                              disputes.semi_join(relevant, "order_id"), last)
     # Materialised once: the facts read the outcomes once per metric, and as an expression
     # they would be computed again for each (twelve times the work).
     outcomes = backend.create_table("_order_outcomes", outcomes, temp=True, overwrite=True)
-    con.execute("DELETE FROM features.supplier_day_facts WHERE day BETWEEN ? AND ?", [first, through])
-    backend.insert("supplier_day_facts", supplier_day_facts(outcomes, first, through), database="features")
+    con.execute("DELETE FROM features.supplier_day_facts WHERE day BETWEEN ? AND ?", [first, last])
+    backend.insert("supplier_day_facts", supplier_day_facts(outcomes, first, last), database="features")
     con.execute("DROP TABLE _order_outcomes")
-    con.execute("DELETE FROM meta.facts_state")
-    con.execute("INSERT INTO meta.facts_state VALUES (?, ?)", [through, newest_seq])
-    log.info("facts computed for %s..%s", first, through)
-    return (through - first).days + 1
+    log.info("facts computed for %s..%s", first, last)
+
+
+def _day_batches(con, first: dt.date, last: dt.date, batch_orders: int) -> list[tuple[dt.date, dt.date]]:
+    """first..last cut into runs of consecutive days, each with at most batch_orders orders
+    placed (a day with more is a batch of its own); one batch when batch_orders is 0."""
+    if batch_orders <= 0:
+        return [(first, last)]
+    per_day = dict(con.execute(
+        "SELECT placed_at::DATE, count(DISTINCT order_id) FROM staging.orders "
+        "WHERE placed_at::DATE BETWEEN ? AND ? GROUP BY 1", [first, last]).fetchall())
+    batches, start, held = [], first, 0
+    for offset in range((last - first).days + 1):
+        day = first + dt.timedelta(days=offset)
+        placed = per_day.get(day, 0)
+        if held and held + placed > batch_orders:
+            batches.append((start, day - dt.timedelta(days=1)))
+            start, held = day, 0
+        held += placed
+    return [*batches, (start, last)]
 
 
 def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date | None:

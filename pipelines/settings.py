@@ -102,6 +102,7 @@ class PublishConfig:
 @dataclass(frozen=True)
 class WarehouseConfig:
     memory_limit: str  # DuckDB's budget for a run's work, e.g. "6GB"; "" for DuckDB's default
+    facts_batch_orders: int  # most orders placed in one batch of days whose facts are computed together
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Config:
     @property
     def config_hash(self) -> str:
         """A short fingerprint of every setting that can change a result, published with
-        each row it produced (not the warehouse's memory budget: it changes only the speed)."""
+        each row it produced (not the warehouse's settings: they change only speed and memory)."""
         settings = dataclasses.asdict(self)
         del settings["warehouse"]
         payload = json.dumps(settings, sort_keys=True, default=str)
@@ -264,6 +265,8 @@ def _check_meaning(config: Config, marks: dict) -> None:
             problems.append((f"protection.{key}", "must be >= 0"))
     if not 0 <= protection.eligible_bar <= 100:
         problems.append(("protection.eligible_bar", "must be between 0 and 100"))
+    if config.warehouse.facts_batch_orders < 0:
+        problems.append(("warehouse.facts_batch_orders", "must be >= 0 (0: every stale day in one batch)"))
     if config.warehouse.memory_limit and not MEMORY_SIZE.fullmatch(config.warehouse.memory_limit):
         problems.append(("warehouse.memory_limit", "must be a size such as 6GB or 500MB, or empty for DuckDB's default"))
     if problems:
