@@ -20,7 +20,8 @@ from ibis import _
 
 from models.facts import supplier_day_facts
 from models.outcomes import order_outcomes
-from models.scorecard import ScoringPolicy, rankings
+from models.scorecard import Checkpoint, ScoringPolicy, rankings
+from pipelines.engines import duckdb_backend
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
 
@@ -50,11 +51,8 @@ def policy_from(config: Config) -> ScoringPolicy:
     return ScoringPolicy(**scoring, protection=config.protection)
 
 
-def ibis_backend(con: duckdb.DuckDBPyConnection):
-    """Ibis on the pipeline's own connection, so its statements join the run's transaction."""
-    # Ibis 12 writes array lambdas as `x -> ...`, which DuckDB 2 accepts only when asked.
-    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
-    return ibis.duckdb.from_connection(con)
+# The DuckDB backend's setup is engine-specific: pipelines/engines.py owns it.
+ibis_backend = duckdb_backend
 
 
 def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -64,7 +62,12 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def score(paths: DataPaths, config: Config, as_of: dt.date, run_id: str,
           risk: ibis.Table | None = None, model_version: str = "none") -> ScoreResult:
-    """Bring the facts up to as_of and store the rankings and metrics of as_of."""
+    """Bring the facts up to as_of and store the rankings and metrics of as_of, computed
+    on the engine the config names (`engine.name`)."""
+    if config.engine.name == "spark":
+        from pipelines.spark_scoring import score_on_spark
+
+        return score_on_spark(paths, config, as_of, run_id, risk, model_version)
     con = connect(paths)
     try:
         ensure_scoring_schema(con)
@@ -115,16 +118,27 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date) -> int
     through = max(as_of, last_day) if last_day else as_of
     if first > through:
         return 0
-    orders, shipments, disputes = (_staging(backend, n) for n in STAGED_EVENTS)
-    relevant = _orders_with_events_from(orders, disputes, first)
-    outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
-                              disputes.semi_join(relevant, "order_id"), through)
+    staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
     con.execute("DELETE FROM features.supplier_day_facts WHERE day BETWEEN ? AND ?", [first, through])
-    backend.insert("supplier_day_facts", supplier_day_facts(outcomes, first, through), database="features")
+    backend.insert("supplier_day_facts", facts_between(staged, first, through), database="features")
     con.execute("DELETE FROM meta.facts_state")
     con.execute("INSERT INTO meta.facts_state VALUES (?, ?)", [through, newest_seq])
     log.info("facts computed for %s..%s", first, through)
     return (through - first).days + 1
+
+
+def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.date,
+                  checkpoint: Checkpoint | None = None) -> ibis.Table:
+    """The daily facts of first..through from the staged order, shipment and dispute versions,
+    computed over the orders that can have an outcome decided in those days (on any engine;
+    `checkpoint` may materialise the outcomes, which every metric reads)."""
+    orders, shipments, disputes = (staged[n] for n in STAGED_EVENTS)
+    relevant = _orders_with_events_from(orders, disputes, first)
+    outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
+                              disputes.semi_join(relevant, "order_id"), through)
+    if checkpoint:
+        outcomes = checkpoint(outcomes, "outcomes")
+    return supplier_day_facts(outcomes, first, through)
 
 
 def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date | None:
@@ -149,6 +163,7 @@ def _orders_with_events_from(orders: ibis.Table, disputes: ibis.Table, first: dt
 
 
 def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:
+    """The latest stored decision before as_of of every supplier (empty the first time)."""
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' "
                          "AND table_name = 'supplier_rankings'").fetchall()[0][0]
     if not exists:
@@ -159,16 +174,28 @@ def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:
     return ranked.filter(_.as_of_date == latest).select("supplier_id", "protection_status", "status_since")
 
 
+def scored_tables(facts: ibis.Table, suppliers: ibis.Table, previous: ibis.Table, risk: ibis.Table | None,
+                  config: Config, as_of: dt.date, run_id: str, model_version: str,
+                  checkpoint: Checkpoint | None = None) -> dict[str, ibis.Table]:
+    """The rows of as_of for scores.supplier_rankings and scores.supplier_metrics, on any engine."""
+    ranked, metrics = rankings(facts, suppliers, previous, risk, as_of, policy_from(config), checkpoint)
+    ranked = ranked.mutate(run_id=ibis.literal(run_id), model_version=ibis.literal(model_version),
+                           config_hash=ibis.literal(config.config_hash))
+    return {"supplier_rankings": ranked, "supplier_metrics": metrics.mutate(run_id=ibis.literal(run_id))}
+
+
+def store_scores(con, backend, tables: dict[str, ibis.Table], as_of: dt.date) -> int:
+    """Replace as_of's rows of each scores.<name> with `tables`; returns the suppliers stored."""
+    for name, table in tables.items():
+        _replace_date(con, backend, name, table, as_of)
+    return con.execute("SELECT count(*) FROM scores.supplier_rankings WHERE as_of_date = ?", [as_of]).fetchall()[0][0]
+
+
 def _store_scores(con, backend, config: Config, as_of: dt.date, run_id: str, risk, model_version: str) -> int:
     facts = backend.table("supplier_day_facts", database="features")
     previous = _previous_decisions(con, backend, as_of)
-    ranked, metrics = rankings(facts, _staging(backend, "suppliers"), previous, risk, as_of, policy_from(config))
-    ranked = ranked.mutate(run_id=ibis.literal(run_id), model_version=ibis.literal(model_version),
-                           config_hash=ibis.literal(config.config_hash))
-    metrics = metrics.mutate(run_id=ibis.literal(run_id))
-    for name, table in (("supplier_rankings", ranked), ("supplier_metrics", metrics)):
-        _replace_date(con, backend, name, table, as_of)
-    return con.execute("SELECT count(*) FROM scores.supplier_rankings WHERE as_of_date = ?", [as_of]).fetchall()[0][0]
+    tables = scored_tables(facts, _staging(backend, "suppliers"), previous, risk, config, as_of, run_id, model_version)
+    return store_scores(con, backend, tables, as_of)
 
 
 def _replace_date(con, backend, name: str, table: ibis.Table, as_of: dt.date) -> None:
