@@ -73,9 +73,14 @@ _session = {"settings": None, "spark": None}
 def spark_backend(settings: SparkSettings):
     """Ibis on this process's Spark session, started from `settings` the first time (and
     restarted if they changed); stopped when the process exits or by `stop_spark`."""
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise RuntimeError("engine.name is spark, but pyspark is not installed: "
+                           "pip install 'supplier-reliability[spark]'") from exc
 
-    if _session["spark"] is not None and _session["settings"] != settings:
+    wanted = (settings.master, settings.conf)  # the hand-off folder needs no new session
+    if _session["spark"] is not None and _session["settings"] != wanted:
         stop_spark()
     if _session["spark"] is None:
         builder = SparkSession.builder.master(settings.master).appName("suprel-scoring")
@@ -83,7 +88,7 @@ def spark_backend(settings: SparkSettings):
             builder = builder.config(key, value)
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
-        _session.update(settings=settings, spark=spark)
+        _session.update(settings=wanted, spark=spark)
         atexit.register(stop_spark)
         log.info("Spark session started on %s", settings.master)
     backend = ibis.pyspark.connect(_session["spark"])
