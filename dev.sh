@@ -8,7 +8,9 @@ setup() {
   [ -x .venv/bin/python ] || python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check uv
   # Compiled bytecode keeps imports fast even where PYTHONDONTWRITEBYTECODE is set.
-  .venv/bin/python -m uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev]"
+  # The spark extra is optional for users; developers and CI get it, so the suite runs the
+  # Spark parity test (tests/pipelines/test_spark_parity.py; Spark also needs Java 17).
+  .venv/bin/python -m uv pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev,spark]"
 }
 
 case "${1:-}" in

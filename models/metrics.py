@@ -20,7 +20,10 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
-from models.relational import exact_sum, left_join_on
+from models.relational import exact_sum, left_join_on, ratio
+
+
+LEVEL_SLACK = 1e-9
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,12 @@ def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
         total=_.denominator.cast("decimal(38, 12)").sum().over(group_by=keys).cast("float64"),
         next_d=_.denominator.lead().over(order),
     )
-    level = ranked.mutate(m=cap.share * (_.total - _.taken) / (1 - cap.share * _.k))
-    valid = level.filter((cap.share * _.k < 1) & (_.m <= _.denominator) & (_.m >= _.next_d.fill_null(0)) & (_.m > 0))
+    level = ranked.mutate(m=ratio(cap.share * (_.total - _.taken), 1 - cap.share * _.k))
+    # Where the true level equals a buyer's evidence (say, exactly 1/share buyers), rounding
+    # can put m a hair outside both neighbouring intervals, and the cap would fall to
+    # min_orders; a relative slack far below a cent keeps that level.
+    inside = (_.m <= _.denominator * (1 + LEVEL_SLACK)) & (_.m >= _.next_d.fill_null(0) * (1 - LEVEL_SLACK))
+    valid = level.filter((cap.share * _.k < 1) & inside & (_.m > 0))
     top = ranked.filter(_.k == 1).select("supplier_id", "metric", top=_.denominator, total=_.total)
     no_cap_needed = top.filter(_.top <= cap.share * _.total).select("supplier_id", "metric")
     levels = valid.group_by(["supplier_id", "metric"]).aggregate(level=_.m.min())
@@ -80,7 +87,7 @@ def windowed_metrics(facts: Table, as_of: dt.date, window_days: int, cap: BuyerC
         numerator=exact_sum(_.numerator * _.weight),
         denominator=exact_sum(_.denominator * _.weight),
         buyers=_.buyer_id.nunique(),
-        top_buyer_share=(_.denominator.max() / exact_sum(_.denominator)),
+        top_buyer_share=ratio(_.denominator.max(), exact_sum(_.denominator)),
     ).mutate(window_days=ibis.literal(window_days, type="int32"), as_of_date=ibis.literal(as_of))
 
 

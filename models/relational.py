@@ -22,3 +22,12 @@ def exact_sum(value: ibis.Value) -> ibis.Value:
     decimals are far below every rate, amount and count the models use.
     """
     return value.cast("decimal(38, 12)").sum().cast("float64")
+
+
+def ratio(numerator: ibis.Value, denominator: ibis.Value) -> ibis.Value:
+    """numerator / denominator, NULL where the denominator is 0.
+
+    Engines disagree on x / 0: DuckDB gives inf or NaN, Spark (ANSI mode, its default)
+    stops the query. Every division whose divisor can be 0 goes through here.
+    """
+    return ibis.cases((denominator != 0, numerator / denominator), else_=ibis.null("float64"))

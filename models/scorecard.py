@@ -7,6 +7,7 @@ row per supplier known at the as-of date (the published contract's columns and m
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import ibis
@@ -16,7 +17,7 @@ from ibis.expr.types import Table
 from models.facts import BY_NAME, METRICS
 from models.metrics import BuyerCap, median_days_late, windowed_metrics
 from models.policy import ProtectionRules, protection_decisions
-from models.relational import left_join_on
+from models.relational import left_join_on, ratio
 from models.score import Component, component_scores, recent_rates, supplier_scores
 from models.shrinkage import PriorSettings, shrunk_rates
 
@@ -95,12 +96,9 @@ def _wide(metrics: Table, days: int) -> Table:
     def pick(metric, value):
         return (w.metric == metric).ifelse(w[value], None).max()
 
-    orders = pick("orders", "raw_denominator")
-
     return w.group_by("supplier_id").aggregate(
-        orders=orders, gmv_usd=pick("gmv_usd", "raw_numerator"),
-        # No orders, nothing capped: NULL (filled with 1 below), not 0/0 = NaN.
-        uncapped_order_share=(orders > 0).ifelse(pick("orders", "denominator") / orders, None),
+        orders=pick("orders", "raw_denominator"), gmv_usd=pick("gmv_usd", "raw_numerator"),
+        uncapped_order_share=ratio(pick("orders", "denominator"), pick("orders", "raw_denominator")),
         distinct_buyers=pick("orders", "buyers"), top_buyer_share=pick("orders", "top_buyer_share"),
         matured_orders=pick("order_defect", "denominator"),
         on_time_delivery_rate=pick("on_time_delivery", "rate"), late_shipment_rate=pick("late_shipment", "rate"),
@@ -108,20 +106,30 @@ def _wide(metrics: Table, days: int) -> Table:
     )
 
 
+Checkpoint = Callable[[Table, str], Table]
+
+
+def _as_is(table: Table, _name: str) -> Table:
+    return table
+
+
 def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None, as_of: dt.date,
-             policy: ScoringPolicy, metrics: Table | None = None) -> tuple[Table, Table]:
+             policy: ScoringPolicy, checkpoint: Checkpoint | None = None) -> tuple[Table, Table]:
     """(rankings, supplier_metrics) for as_of. `risk` (supplier_id, risk_probability) may be
-    None, in which case the shrunk 365-day order-defect rate stands in for it. `metrics`, the
-    supplier_metrics of as_of already computed and stored, saves computing them again: the
-    rankings read them several times, and as an expression they would be inlined each time."""
-    known = suppliers_as_of(suppliers, as_of)
-    if metrics is None:
-        metrics = supplier_metrics(facts, known, as_of, policy)
-    long_rates = _shrunk(metrics, known, policy.long_window_days, policy)
+    None, in which case the shrunk 365-day order-defect rate stands in for it.
+
+    `checkpoint(table, name)` may materialise an intermediate table that later steps read
+    several times; it must return the same rows. Without one the whole scorecard is one
+    expression (fine for DuckDB); Spark's planner needs the stages cut (pipelines/engines.py).
+    """
+    checkpoint = checkpoint or _as_is
+    known = checkpoint(suppliers_as_of(suppliers, as_of), "suppliers_known")
+    metrics = checkpoint(supplier_metrics(facts, known, as_of, policy), "supplier_metrics")
+    long_rates = checkpoint(_shrunk(metrics, known, policy.long_window_days, policy), "long_rates")
     short_trials = _shrunk(metrics, known, policy.short_window_days, policy)
-    rates = {"long": long_rates, "short": recent_rates(short_trials, long_rates, policy.recent_prior_strength,
-                                                       policy.priors.bound_z)}
-    components = component_scores(rates, policy.components)
+    rates = {"long": long_rates, "short": checkpoint(recent_rates(
+        short_trials, long_rates, policy.recent_prior_strength, policy.priors.bound_z), "short_rates")}
+    components = checkpoint(component_scores(rates, policy.components), "components")
     scores = supplier_scores(components, policy.tier_bars)
     shrunk_defect = long_rates.filter(_.metric == "order_defect").select("supplier_id", fallback=_.shrunk_rate)
     if risk is not None:  # a supplier the model could not score falls back to its shrunk defect rate

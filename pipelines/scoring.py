@@ -20,7 +20,8 @@ from ibis import _
 
 from models.facts import supplier_day_facts
 from models.outcomes import order_outcomes
-from models.scorecard import ScoringPolicy, rankings, supplier_metrics, suppliers_as_of
+from models.scorecard import Checkpoint, ScoringPolicy, rankings
+from pipelines.engines import drop_checkpoints, duckdb_backend, duckdb_checkpoint
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
 
@@ -50,11 +51,8 @@ def policy_from(config: Config) -> ScoringPolicy:
     return ScoringPolicy(**scoring, protection=config.protection)
 
 
-def ibis_backend(con: duckdb.DuckDBPyConnection):
-    """Ibis on the pipeline's own connection, so its statements join the run's transaction."""
-    # Ibis 12 writes array lambdas as `x -> ...`, which DuckDB 2 accepts only when asked.
-    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")
-    return ibis.duckdb.from_connection(con)
+# The DuckDB backend's setup is engine-specific: pipelines/engines.py owns it.
+ibis_backend = duckdb_backend
 
 
 def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -64,7 +62,12 @@ def ensure_scoring_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def score(paths: DataPaths, config: Config, as_of: dt.date, run_id: str,
           risk: ibis.Table | None = None, model_version: str = "none") -> ScoreResult:
-    """Bring the facts up to as_of and store the rankings and metrics of as_of."""
+    """Bring the facts up to as_of and store the rankings and metrics of as_of, computed
+    on the engine the config names (`engine.name`)."""
+    if config.engine.name == "spark":
+        from pipelines.spark_scoring import score_on_spark
+
+        return score_on_spark(paths, config, as_of, run_id, risk, model_version)
     con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
         ensure_scoring_schema(con)
@@ -122,25 +125,15 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
     if first > through:
         return 0
     for batch_first, batch_last in _day_batches(con, first, through, batch_orders):
-        _file_facts(con, backend, batch_first, batch_last)
+        staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
+        facts = facts_between(staged, batch_first, batch_last, duckdb_checkpoint(backend))
+        con.execute("DELETE FROM features.supplier_day_facts WHERE day BETWEEN ? AND ?", [batch_first, batch_last])
+        backend.insert("supplier_day_facts", facts, database="features")
+        drop_checkpoints(con)  # the batch's outcomes: their memory goes back before the next batch
+        log.info("facts computed for %s..%s", batch_first, batch_last)
     con.execute("DELETE FROM meta.facts_state")
     con.execute("INSERT INTO meta.facts_state VALUES (?, ?)", [through, newest_seq])
     return (through - first).days + 1
-
-
-def _file_facts(con, backend, first: dt.date, last: dt.date) -> None:
-    """Replace the facts of the days first..last with those of the outcomes decided on them."""
-    orders, shipments, disputes = (_staging(backend, n) for n in STAGED_EVENTS)
-    relevant = _orders_with_events_from(orders, disputes, first)
-    outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
-                              disputes.semi_join(relevant, "order_id"), last)
-    # Materialised once: the facts read the outcomes once per metric, and as an expression
-    # they would be computed again for each (twelve times the work).
-    outcomes = backend.create_table("_order_outcomes", outcomes, temp=True, overwrite=True)
-    con.execute("DELETE FROM features.supplier_day_facts WHERE day BETWEEN ? AND ?", [first, last])
-    backend.insert("supplier_day_facts", supplier_day_facts(outcomes, first, last), database="features")
-    con.execute("DROP TABLE _order_outcomes")
-    log.info("facts computed for %s..%s", first, last)
 
 
 def _day_batches(con, first: dt.date, last: dt.date, batch_orders: int) -> list[tuple[dt.date, dt.date]]:
@@ -160,6 +153,20 @@ def _day_batches(con, first: dt.date, last: dt.date, batch_orders: int) -> list[
             start, held = day, 0
         held += placed
     return [*batches, (start, last)]
+
+
+def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.date,
+                  checkpoint: Checkpoint | None = None) -> ibis.Table:
+    """The daily facts of first..through from the staged order, shipment and dispute versions,
+    computed over the orders that can have an outcome decided in those days (on any engine;
+    `checkpoint` may materialise the outcomes, which every metric reads)."""
+    orders, shipments, disputes = (staged[n] for n in STAGED_EVENTS)
+    relevant = _orders_with_events_from(orders, disputes, first)
+    outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
+                              disputes.semi_join(relevant, "order_id"), through)
+    if checkpoint:
+        outcomes = checkpoint(outcomes, "outcomes")
+    return supplier_day_facts(outcomes, first, through)
 
 
 def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date | None:
@@ -184,6 +191,7 @@ def _orders_with_events_from(orders: ibis.Table, disputes: ibis.Table, first: dt
 
 
 def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:
+    """The latest stored decision before as_of of every supplier (empty the first time)."""
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' "
                          "AND table_name = 'supplier_rankings'").fetchall()[0][0]
     if not exists:
@@ -194,20 +202,32 @@ def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:
     return ranked.filter(_.as_of_date == latest).select("supplier_id", "protection_status", "status_since")
 
 
-def _store_scores(con, backend, config: Config, as_of: dt.date, run_id: str, risk, model_version: str) -> int:
-    """Store the metrics of as_of, then the rankings built on the stored metrics: computed
-    once, not once per use (the expression inlined them several times: 2x the SQL and time)."""
-    facts = backend.table("supplier_day_facts", database="features")
-    suppliers, policy = _staging(backend, "suppliers"), policy_from(config)
-    metrics = supplier_metrics(facts, suppliers_as_of(suppliers, as_of), as_of, policy)
-    _replace_date(con, backend, "supplier_metrics", metrics.mutate(run_id=ibis.literal(run_id)), as_of)
-    stored = backend.table("supplier_metrics", database="scores").filter(_.as_of_date == as_of).drop("run_id")
-    previous = _previous_decisions(con, backend, as_of)
-    ranked, _metrics = rankings(facts, suppliers, previous, risk, as_of, policy, metrics=stored)
+def scored_tables(facts: ibis.Table, suppliers: ibis.Table, previous: ibis.Table, risk: ibis.Table | None,
+                  config: Config, as_of: dt.date, run_id: str, model_version: str,
+                  checkpoint: Checkpoint | None = None) -> dict[str, ibis.Table]:
+    """The rows of as_of for scores.supplier_rankings and scores.supplier_metrics, on any engine."""
+    ranked, metrics = rankings(facts, suppliers, previous, risk, as_of, policy_from(config), checkpoint)
     ranked = ranked.mutate(run_id=ibis.literal(run_id), model_version=ibis.literal(model_version),
                            config_hash=ibis.literal(config.config_hash))
-    _replace_date(con, backend, "supplier_rankings", ranked, as_of)
+    return {"supplier_rankings": ranked, "supplier_metrics": metrics.mutate(run_id=ibis.literal(run_id))}
+
+
+def store_scores(con, backend, tables: dict[str, ibis.Table], as_of: dt.date) -> int:
+    """Replace as_of's rows of each scores.<name> with `tables`; returns the suppliers stored."""
+    for name, table in tables.items():
+        _replace_date(con, backend, name, table, as_of)
     return con.execute("SELECT count(*) FROM scores.supplier_rankings WHERE as_of_date = ?", [as_of]).fetchall()[0][0]
+
+
+def _store_scores(con, backend, config: Config, as_of: dt.date, run_id: str, risk, model_version: str) -> int:
+    """The scorecard of as_of, each stage materialised once (duckdb_checkpoint), stored."""
+    facts = backend.table("supplier_day_facts", database="features")
+    previous = _previous_decisions(con, backend, as_of)
+    tables = scored_tables(facts, _staging(backend, "suppliers"), previous, risk, config, as_of, run_id,
+                           model_version, duckdb_checkpoint(backend))
+    suppliers = store_scores(con, backend, tables, as_of)
+    drop_checkpoints(con)
+    return suppliers
 
 
 def _replace_date(con, backend, name: str, table: ibis.Table, as_of: dt.date) -> None:

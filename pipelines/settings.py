@@ -24,6 +24,7 @@ from models.score import TIER_ORDER
 from models.scorecard import ScoringSettings
 
 from pipelines.contract import SOURCES
+from pipelines.engines import ENGINES, FORCED_SPARK_CONF, EngineSettings
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "suprel.yaml"
 
@@ -113,14 +114,18 @@ class Config:
     protection: ProtectionRules
     quality: QualityConfig
     risk: RiskConfig
+    engine: EngineSettings
     warehouse: WarehouseConfig
 
     @property
     def config_hash(self) -> str:
         """A short fingerprint of every setting that can change a result, published with
-        each row it produced (not the warehouse's settings: they change only speed and memory)."""
+        each row it produced. Left out: the engine (both compute the same rows, the parity
+        test holds them to it, so moving a run to Spark must not look like a change of
+        policy) and the warehouse's settings (they change only speed and memory)."""
         settings = dataclasses.asdict(self)
-        del settings["warehouse"]
+        settings.pop("engine")
+        settings.pop("warehouse")
         payload = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -171,10 +176,32 @@ def load_config(path: Path | str | None = None) -> Config:
     _check_meaning(config, marks)
     _check_quality(config.quality, marks)
     _check_risk(config.risk, marks)
+    _check_engine(config.engine, marks)
     return config
 
 
 MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def _check_engine(engine: EngineSettings, marks: dict) -> None:
+    """Engine settings that type-check but cannot work, named by key and file:line."""
+    spark = engine.spark
+    problems = []
+    if engine.name not in ENGINES:
+        problems.append(("engine.name", f"must be one of {', '.join(ENGINES)}"))
+    if not spark.master.strip():
+        problems.append(("engine.spark.master", "must be a Spark master URL, e.g. local[2] or spark://host:7077"))
+    problems += [(f"engine.spark.conf.{key}", "is not a Spark setting (they start with 'spark.')")
+                 for key in spark.conf if not key.startswith("spark.")]
+    problems += [(f"engine.spark.conf.{key}", f"must stay {value}: results must not depend on the machine")
+                 for key, value in FORCED_SPARK_CONF.items() if spark.conf.get(key, value) != value]
+    if spark.handoff_read_as and not spark.handoff_dir:
+        problems.append(("engine.spark.handoff_read_as", "needs engine.spark.handoff_dir: the folder it names"))
+    if problems:
+        key, message = problems[0]
+        raise ConfigError(f"{marks.get(key, marks.get('engine', 'config'))}: '{key}' {message}")
+
+
 RISK_MODELS = ("hist_gradient_boosting", "logistic_regression")
 RISK_CALIBRATIONS = ("isotonic", "sigmoid", "none")
 
@@ -306,10 +333,18 @@ def _line_marks(path: Path) -> dict[str, str]:
     return marks
 
 
+# Mappings whose keys are the user's to choose: an overlay adds to them and overrides
+# their entries, and an unknown key there is no typo.
+OPEN_MAPPINGS = ("engine.spark.conf",)
+
+
 def _overlay(base: dict, overlay: dict, prefix: str, path: Path, marks: dict) -> dict:
     merged = dict(base)
     for key, value in overlay.items():
         dotted = f"{prefix}{key}"
+        if dotted in OPEN_MAPPINGS and isinstance(value, dict):
+            merged[key] = {**base[key], **value}
+            continue
         if key not in base:
             raise ConfigError(f"{marks.get(dotted, path)}: unknown config key '{dotted}'")
         if isinstance(base[key], dict) and isinstance(value, dict):

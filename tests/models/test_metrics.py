@@ -62,6 +62,16 @@ def test_a_ring_is_capped_at_the_water_level_and_its_numerators_by_the_same_weig
     assert (row["window_days"], row["as_of_date"]) == (365, AS_OF)
 
 
+def test_exactly_one_over_share_buyers_are_capped_at_the_smallest_not_at_min_orders():
+    # 20 buyers at a 5% share: the level is the smallest buyer's evidence, where m meets
+    # d_20 exactly and rounding used to push it out of every interval (the cap then fell to
+    # min_orders, 10 per buyer). The amounts are a generated supplier's 365-day order values.
+    amounts = [35183.74, 28380.72, 16150.76, 12978.71, 12621.64, 11046.89, 8449.86, 6981.7, 5636.9, 5456.77,
+               4850.5, 3399.79, 3236.15, 2819.36, 2584.09, 2466.87, 1559.31, 1511.68, 1254.56, 1091.42]
+    rows = [fact(f"B{i:02}", amount, metric="gmv_usd") for i, amount in enumerate(amounts)]
+    assert levels(rows, BuyerCap(share=0.05, min_orders=10)) == {("S1", "gmv_usd"): pytest.approx(1091.42)}
+
+
 def test_no_cap_when_no_buyer_exceeds_the_share():
     rows = [fact(f"B{i:02}", 4, 1 if i == 0 else 0) for i in range(25)]  # each buyer holds 4%
     assert levels(rows, BuyerCap(share=0.05, min_orders=2)) == {}

@@ -187,10 +187,15 @@ def test_a_known_supplier_without_evidence_gets_every_metric_with_status_no_evid
     assert new[("order_defect", 365)] == "no_evidence"
 
 
-def test_rankings_on_metrics_computed_beforehand_equal_rankings_computing_them(ranked):
-    """The pipeline stores the metrics, then ranks on the stored rows (pipelines/scoring.py)."""
-    facts, suppliers = table(FACTS, FACT_SCHEMA), table(SUPPLIERS, SUPPLIER_SCHEMA)
-    stored = ibis.memtable(supplier_metrics(facts, suppliers_as_of(suppliers, AS_OF), AS_OF, POLICY).to_pyarrow())
-    on_stored, _metrics = rankings(facts, suppliers, table(PREVIOUS[:1], PREVIOUS_SCHEMA), None, AS_OF, POLICY,
-                                   metrics=stored)
-    assert {r["supplier_id"]: r for r in on_stored.to_pyarrow().to_pylist()} == ranked
+def test_rankings_with_every_stage_materialised_equal_rankings_as_one_expression(ranked):
+    """Engines cut the scorecard at its checkpoints (pipelines/engines.py): the rows must not change."""
+    materialised = []
+
+    def checkpoint(table, name):
+        materialised.append(name)
+        return ibis.memtable(table.to_pyarrow())
+
+    staged, _metrics = rankings(table(FACTS, FACT_SCHEMA), table(SUPPLIERS, SUPPLIER_SCHEMA),
+                                table(PREVIOUS[:1], PREVIOUS_SCHEMA), None, AS_OF, POLICY, checkpoint)
+    assert {r["supplier_id"]: r for r in staged.to_pyarrow().to_pylist()} == ranked
+    assert "supplier_metrics" in materialised

@@ -251,3 +251,63 @@ def test_the_memory_budget_reaches_duckdb_and_leaves_the_config_hash_alone(tmp_p
     finally:
         con.close()
     assert limit.replace(" ", "") in ("286.1MiB", "300.0MB")
+
+
+def test_the_engine_is_duckdb_unless_the_config_names_spark(tmp_path, config):
+    assert config.engine.name == "duckdb"
+    got = load_config(write(tmp_path, """
+        engine:
+          name: spark
+          spark:
+            master: spark://head:7077
+            conf:
+              spark.executor.memory: "8g"
+              spark.sql.shuffle.partitions: "64"
+            handoff_dir: s3://bucket/suprel
+            handoff_read_as: s3a://bucket/suprel
+        """))
+    spark = got.engine.spark
+    assert (got.engine.name, spark.master, spark.handoff_read_as) == ("spark", "spark://head:7077", "s3a://bucket/suprel")
+    # the overlay adds Spark settings of its own and overrides the defaults it names
+    assert spark.conf == {**config.engine.spark.conf, "spark.executor.memory": "8g", "spark.sql.shuffle.partitions": "64"}
+    # both engines give the same rows: the engine is no part of the hash published with them
+    assert got.config_hash == config.config_hash
+
+
+@pytest.mark.parametrize("text, key, line", [
+    ("""
+     engine:
+       name: snowflake
+     """, "engine.name", 2),
+    ("""
+     engine:
+       spark:
+         master: ""
+     """, "engine.spark.master", 3),
+    ("""
+     engine:
+       spark:
+         conf:
+           sql.shuffle.partitions: "8"
+     """, "engine.spark.conf.sql.shuffle.partitions", 4),
+    ("""
+     engine:
+       spark:
+         conf:
+           spark.sql.session.timeZone: Europe/Paris
+     """, "engine.spark.conf.spark.sql.session.timeZone", 4),
+    ("""
+     engine:
+       spark:
+         conf:
+           spark.sql.shuffle.partitions: 8
+     """, "engine.spark.conf.spark.sql.shuffle.partitions", 4),
+    ("""
+     engine:
+       spark:
+         handoff_read_as: s3a://bucket/suprel
+     """, "engine.spark.handoff_read_as", 3),
+], ids=overlay_id)
+def test_an_engine_setting_that_cannot_work_fails_naming_the_key_and_its_line(tmp_path, text, key, line):
+    message = error(tmp_path, text)
+    assert f"'{key}'" in message and f"{tmp_path / 'overlay.yaml'}:{line}" in message
