@@ -5,8 +5,9 @@ Grain of `SupplierRisk.table`: one row per supplier known at the as-of date, wit
 models/risk_features.typical_orders), placed the next day, becomes an order defect.
 
 Drift compares the orders placed in the `drift_days` up to the as-of date (features as
-of their own placement, as in training) with the training orders: the PSI of each
-feature and of the predictions, stored in the model's folder under drift/.
+of their own placement, as in training) with those of the `drift_days` up to the
+training date: the PSI of each feature and of the predictions, stored in the model's
+folder under drift/. Scored on its training date, a model shows no drift.
 """
 
 from __future__ import annotations

@@ -177,7 +177,9 @@ def test_scores_carry_the_current_model_risk_and_version_and_drift_is_stored(mar
     drift = json.loads((paths.artifacts / "models" / predicted.model_version / "drift" /
                         f"as_of={as_of}.json").read_text())
     assert set(drift["feature_psi"]) == set(feature_names(config)) and drift["orders"] > 0
-    assert drift["should_retrain"] == (drift["prediction_psi"] > drift["threshold"] or bool(drift["drifted_features"]))
+    # scored on its training date, the model compares the very orders it was referenced on
+    assert str(as_of) == trained["training"]["as_of"]
+    assert drift["prediction_psi"] == 0 and max(drift["feature_psi"].values()) == 0 and not drift["should_retrain"]
 
 
 def test_scoring_refuses_a_model_trained_on_another_schema(market, trained, tmp_path):
