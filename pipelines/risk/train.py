@@ -40,7 +40,9 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
             data.labels(as_of, first, last), on="order_id", how="inner").sort("placed_on", "order_id")
         figures = None
         if plan:
-            results = backtest(data, features, config, as_of, plan, truth_probabilities(paths), progress)
+            # the configured pipeline only: `suprel backtest` compares the alternatives
+            results = backtest(data, features, config, as_of, plan, truth_probabilities(paths), progress,
+                               only_configured=True)
             figures = summarise(results, config, as_of)
     if frame.height == 0:
         raise ValueError(f"no order placed {first}..{last} had matured by {as_of}: nothing to train on; "

@@ -138,6 +138,9 @@ def test_the_registry_keeps_model_metadata_and_current_pointer(market, trained):
     assert meta["training"]["last_placed_on"] < meta["training"]["as_of"]
     assert len(meta["data_fingerprint"]) == 64 and meta["libraries"]["scikit-learn"] == "1.9.1"
     assert meta["backtest"]["targets"]["ece"] is not None and len(meta["backtest"]["folds"]) == 2
+    # training backtests the model it registers, against the baselines and the truth
+    assert set(meta["backtest"]["pooled"]) == {"hist_gradient_boosting/sigmoid", "global_rate", "supplier_raw_rate",
+                                               "supplier_shrunk_rate", "truth"}
     assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="no registered risk model"):
         registry.set_current(paths, "risk-19990101-missing")
