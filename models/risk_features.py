@@ -74,6 +74,8 @@ STOCKS = ("overdue_unshipped", "overdue_undelivered", "open_disputes")
 # The buyer's orders with every supplier, and how many of them its suppliers cancelled or
 # it disputed, and won, as recorded before an order's placement.
 BUYER_HISTORY = ("buyer_orders", "buyer_supplier_cancellations", "buyer_disputes_opened", "buyer_disputes_lost")
+# The order's date: it moves with the calendar by nature, so its PSI is no sign of drift.
+CALENDAR_FEATURES = ("placed_month", "placed_weekday")
 ALL_TIME = 0  # the window label of evidence since the supplier's first fact
 MICRO = 1_000_000
 # Shrunk rates are failure rates: a success rate is named after its failure.

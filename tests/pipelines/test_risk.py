@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
@@ -20,7 +21,7 @@ from pipelines.ingest import ingest
 from pipelines.risk import evaluation, model, registry
 from pipelines.risk.backtest import backtest, plan_folds, summarise, training_window
 from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, truth_probabilities
-from pipelines.risk.predict import score_with_risk
+from pipelines.risk.predict import drift_report, score_with_risk
 from pipelines.risk.train import train
 from pipelines.scoring import latest_data_day
 from pipelines.settings import DataPaths, load_config
@@ -235,3 +236,22 @@ def test_figures_of_perfect_and_constant_predictions():
     constant = evaluation.figures(y, np.full(len(y), y.mean()))
     assert constant["auc"] == 0.5 and constant["ece"] < 0.01
     assert evaluation.auc_lift_share(0.7, 0.75) == pytest.approx(0.8)
+
+
+def test_the_calendar_is_stored_in_drift_but_never_calls_for_retraining():
+    """Given: orders of January-February as reference, of July now, all else the same.
+    Expect: placed_month's PSI is large and stored, yet nothing has drifted."""
+    names = ["placed_month", "rate_late_shipment_30"]
+    before = pl.DataFrame({"placed_month": [1.0] * 50 + [2.0] * 50, "rate_late_shipment_30": np.linspace(0, 1, 100)})
+    now = before.with_columns(placed_month=pl.lit(7.0))
+
+    class Constant:
+        def predict_proba(self, x):
+            return np.tile([0.9, 0.1], (len(x), 1))
+
+    current = SimpleNamespace(version="v", estimator=Constant(), metadata={"reference": {
+        "features": {n: evaluation.reference_bins(before[n].to_numpy(), 10) for n in names},
+        "prediction": evaluation.reference_bins(np.full(100, 0.1), 10)}})
+    drift = drift_report(current, now, names, dt.date(2025, 7, 31), 0.25)
+    assert drift["feature_psi"]["placed_month"] > 1 and drift["feature_psi"]["rate_late_shipment_30"] == 0
+    assert drift["drifted_features"] == [] and not drift["should_retrain"]
