@@ -24,7 +24,12 @@ What an order placed at t, on day d, sees was known before day d began:
   asof join, shared/STACK.md);
 - shrunk rates: the supplier's window evidence under an empirical-Bayes prior
   (models/shrinkage.py) fitted on the first day of d's month from the evidence before it;
-- buyer history: orders of the same buyer with the same supplier recorded before t.
+- buyer history: orders of the same buyer with the same supplier recorded before t; and
+  the buyer's orders with every supplier, those its suppliers cancelled, its disputes
+  opened and those decided for it, recorded before day d began (running counts per buyer
+  read at marker rows, as the supplier's sums);
+- the order itself: amount, category, days allowed, the buyer's country against the
+  supplier's (known before d), trade assurance, its month and weekday.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ EVENTS = ("new_buyers", "disputes_opened", "disputes_lost", "handling_days", "sh
 # not known delivered (neither cancelled), and disputes open. They lead non-delivery and
 # lost disputes, which the facts record only at maturity.
 STOCKS = ("overdue_unshipped", "overdue_undelivered", "open_disputes")
+# The buyer's orders with every supplier, and how many of them its suppliers cancelled or
+# it disputed, and won, as recorded before an order's placement.
+BUYER_HISTORY = ("buyer_orders", "buyer_supplier_cancellations", "buyer_disputes_opened", "buyer_disputes_lost")
+# The order's date: it moves with the calendar by nature, so its PSI is no sign of drift.
+CALENDAR_FEATURES = ("placed_month", "placed_weekday")
 ALL_TIME = 0  # the window label of evidence since the supplier's first fact
 MICRO = 1_000_000
 # Shrunk rates are failure rates: a success rate is named after its failure.
@@ -119,35 +129,79 @@ def order_labels(outcomes: Table) -> Table:
     return outcomes.filter(_.is_matured).select("order_id", is_defect=_.is_defect.cast("boolean"))
 
 
-def order_attributes(orders: Table, through: dt.date) -> Table:
+def order_attributes(orders: Table, disputes: Table, through: dt.date) -> Table:
     """One row per order known by the end of `through`, as placed (its first version):
     placed_on, known_at (its first version's updated_at), the days allowed to ship and to
-    deliver, and buyer_prior_orders: how many orders of the same buyer with the same
-    supplier had been recorded (first version) strictly before this one was placed."""
+    deliver, the buyer's country and trade assurance, buyer_prior_orders: how many orders
+    of the same buyer with the same supplier had been recorded (first version) strictly
+    before this one was placed, and the buyer's history with every supplier as recorded
+    before the day it was placed began (BUYER_HISTORY)."""
     end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
     placed = orders_as_placed(orders, end).filter(_.placed_at < end)
     known = orders.filter(_.updated_at < end).group_by("order_id").aggregate(known_at=_.updated_at.min())
-    placed = placed.join(known, "order_id")
+    placed = placed.join(known, "order_id").join(_placed_extras(orders, end), "order_id")
     placed_on = placed.placed_at.date()
     attributes = placed.select(
         "order_id", "supplier_id", "buyer_id", "category", "placed_at", "known_at", "order_amount_usd",
+        "buyer_country_code", "is_trade_assured",
         placed_on=placed_on, days_to_ship=placed.promised_ship_by.delta(placed_on, unit="day"),
         days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day"))
-    return attributes.join(_buyer_history(attributes), "order_id")
+    history = _history_before(attributes, _supplier_buyer_flows(attributes), ["supplier_id", "buyer_id"],
+                              attributes.placed_at)
+    # as the supplier's evidence: what was recorded before the order's day began
+    buyer = _history_before(attributes, _buyer_flows(orders, attributes, disputes, end), ["buyer_id"],
+                            attributes.placed_on.cast("timestamp"))
+    return attributes.join(history, "order_id").join(buyer, "order_id")
 
 
-def _buyer_history(placed: Table) -> Table:
-    """order_id, buyer_prior_orders: a running count per supplier x buyer of the orders
-    recorded, read at each order's placement (a recording at that very instant sorts after)."""
-    keys = ["supplier_id", "buyer_id"]
-    recorded = placed.select(*keys, at=_.known_at, kind=ibis.literal(1, "int32"), order_id=ibis.null("string"),
-                             one=ibis.literal(1.0))
-    asked = placed.select(*keys, at=_.placed_at, kind=ibis.literal(0, "int32"), order_id=_.order_id,
-                          one=ibis.literal(0.0))
+def _placed_extras(orders: Table, end) -> Table:
+    """order_id, buyer_country_code, is_trade_assured of each order's first version (the
+    order as placed, ranked as `orders_as_placed` ranks them)."""
+    known = orders.filter(_.updated_at < end)
+    rank = ibis.row_number().over(group_by=_.order_id, order_by=[_.updated_at, _.load_seq, _.line_number])
+    return known.mutate(r=rank).filter(_.r == 0).select("order_id", "buyer_country_code", "is_trade_assured")
+
+
+def _supplier_buyer_flows(attributes: Table) -> Table:
+    """Per order recorded: +1 buyer_prior_orders for its supplier x buyer, at its recording."""
+    return attributes.select("supplier_id", "buyer_id", at=_.known_at, buyer_prior_orders=ibis.literal(1, "int64"))
+
+
+def _buyer_flows(orders: Table, attributes: Table, disputes: Table, end) -> Table:
+    """Per buyer, events at the moment they were recorded: each order (buyer_orders), each
+    order first known cancelled by its supplier, each dispute first known opened and first
+    known decided for the buyer. A buyer's past with other suppliers tells how often its
+    orders go wrong (what it buys, where, how it complains), whoever the supplier is."""
+    def flows(t: Table, at, column: str) -> Table:
+        return t.select("buyer_id", at=at, **{c: ibis.literal(1 if c == column else 0, "int64") for c in BUYER_HISTORY})
+
+    buyers = attributes.select("order_id", "buyer_id")
+    cancelled = orders.filter((_.status == "cancelled") & (_.cancelled_by == "supplier") & (_.updated_at < end))
+    cancelled = cancelled.group_by("order_id").aggregate(at=_.updated_at.min()).join(buyers, "order_id")
+    decided = _.status.isin(DECIDED_STATUSES)
+    per_dispute = disputes.filter(_.updated_at < end).group_by(["dispute_id", "order_id"]).aggregate(
+        opened=_.updated_at.min(),
+        lost=(decided & _.outcome.isin(BUYER_FAVOURED)).ifelse(_.updated_at, None).min()).join(buyers, "order_id")
+    return ibis.union(flows(attributes, attributes.known_at, "buyer_orders"),
+                      flows(cancelled, cancelled.at, "buyer_supplier_cancellations"),
+                      flows(per_dispute, per_dispute.opened, "buyer_disputes_opened"),
+                      flows(per_dispute.filter(_.lost.notnull()), per_dispute.lost, "buyer_disputes_lost"))
+
+
+def _history_before(attributes: Table, flows: Table, keys: list[str], asked_at) -> Table:
+    """order_id and, for each count column of `flows` (events at `at`, per `keys`), how many
+    were recorded strictly before the order's `asked_at`: a running sum per key, read at a
+    marker row per order (a recording at that very instant sorts after the marker).
+    Integer counts: exact whatever the order of addition."""
+    counts = [c for c in flows.columns if c not in (*keys, "at")]
+    recorded = flows.select(*keys, at=_.at.cast("timestamp"), kind=ibis.literal(1, "int32"), order_id=ibis.null("string"),
+                            **{c: flows[c].cast("int64") for c in counts})
+    asked = attributes.select(*keys, at=asked_at.cast("timestamp"), kind=ibis.literal(0, "int32"), order_id=_.order_id,
+                              **{c: ibis.literal(0, "int64") for c in counts})
     stream = ibis.union(recorded, asked)
-    before = stream.one.sum().over(ibis.cumulative_window(group_by=keys, order_by=["at", "kind"]))
-    return stream.mutate(before=before).filter(_.kind == 0).select(
-        "order_id", buyer_prior_orders=_.before.cast("int64"))
+    running = ibis.cumulative_window(group_by=keys, order_by=["at", "kind"])
+    return stream.mutate(**{c: stream[c].sum().over(running) for c in counts}).filter(_.kind == 0).select(
+        "order_id", **{c: _[c].cast("int64") for c in counts})
 
 
 def _known_day(timestamp) -> ibis.Value:
@@ -412,7 +466,9 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
     r, s, l = settings.windows
     names = ["log_amount_usd", "amount_vs_supplier_mean_log", "is_main_category", "days_to_ship",
              "days_to_deliver", "has_promised_delivery", "is_first_buyer_order", "buyer_prior_orders_log",
-             "tenure_days", "orders_to_date_log", "orders_per_buyer_to_date", "volume_trend"]
+             "tenure_days", "orders_to_date_log", "orders_per_buyer_to_date", "volume_trend",
+             "is_cross_border", "is_trade_assured", "placed_month", "placed_weekday", "buyer_orders_log"]
+    names += [f"{c}_per_order" for c in BUYER_HISTORY[1:]]
     names += [f"orders_{r}_log"] + [f"rate_{m}_{r}" for m in RECENT_METRICS]
     for w in (s, l):
         names += [f"orders_{w}_log", f"matured_orders_{w}_log", f"mean_days_late_{w}"]
@@ -448,7 +504,7 @@ def supplier_context(attributes: Table, sources: Sources, points: Table, months:
     at_points = evidence.join(points, ["supplier_id", "point_on"])
     shrunk = shrunk_evidence(at_points, versions, priors, settings)
     joined = at_points.left_join(versions, ["supplier_id", "point_on"]).select(
-        *at_points.columns, "main_category", "registered_at")
+        *at_points.columns, "main_category", "country_code", "registered_at")
     return joined.left_join(shrunk, ["supplier_id", "point_on"]).select(
         *joined.columns, *(c for c in shrunk.columns if c not in ("supplier_id", "point_on")))
 
@@ -489,6 +545,13 @@ def _order_level(t: Table, settings: FeatureSettings) -> dict:
         "orders_to_date_log": _log1p(t[f"n_orders_{ALL_TIME}"]),
         "orders_per_buyer_to_date": _rate(t[f"n_orders_{ALL_TIME}"], t[f"x_new_buyers_{ALL_TIME}"]),
         "volume_trend": _rate(t[f"n_orders_{s}"] * (l / s), t[f"n_orders_{l}"]),
+        "is_cross_border": (t.buyer_country_code != t.country_code).cast("float64"),
+        "is_trade_assured": t.is_trade_assured.cast("float64"),
+        # the season: holidays and year-end peaks slow shipping and carriers everywhere
+        "placed_month": t.placed_on.month(),
+        "placed_weekday": t.placed_on.day_of_week.index(),
+        "buyer_orders_log": _log1p(t.buyer_orders),
+        **{f"{c}_per_order": _rate(t[c], t.buyer_orders) for c in BUYER_HISTORY[1:]},
     }
 
 
@@ -537,17 +600,24 @@ def typical_orders(attributes: Table, known: Table, as_of: dt.date, lookback_day
     each, never a defect) would otherwise make the typical order one of its own."""
     window = attributes.filter((_.placed_on > as_of - dt.timedelta(days=lookback_days)) & (_.placed_on <= as_of))
     first = ibis.row_number().over(group_by=["supplier_id", "buyer_id"], order_by=["placed_on", "order_id"])
-    recent = window.mutate(nth=first).filter(_.nth == 0)
+    recent = window.mutate(nth=first).filter(_.nth == 0).left_join(
+        known.select("supplier_id", supplier_country=_.country_code), "supplier_id")
+
+    def share(flag) -> ibis.Value:
+        return flag.fill_null(False).cast("float64").mean()
 
     def stats(t: Table, prefix: str) -> dict:
         return {f"{prefix}amount": t.order_amount_usd.cast("float64").median(),
                 f"{prefix}ship": t.days_to_ship.median(),
                 f"{prefix}deliver": t.days_to_deliver.median(),
-                f"{prefix}promised": t.days_to_deliver.notnull().cast("float64").mean()}
+                f"{prefix}promised": share(t.days_to_deliver.notnull()),
+                f"{prefix}abroad": share(t.buyer_country_code != t.supplier_country),
+                f"{prefix}assured": share(t.is_trade_assured),
+                **{f"{prefix}{c}": t[c].median() for c in BUYER_HISTORY}}
 
     own = recent.group_by("supplier_id").aggregate(**stats(recent, "own_"))
     market = recent.aggregate(**stats(recent, "all_"))
-    t = known.select("supplier_id", "main_category").left_join(own, "supplier_id").cross_join(market)
+    t = known.select("supplier_id", "main_category", "country_code").left_join(own, "supplier_id").cross_join(market)
 
     def typical(name: str) -> ibis.Value:
         return ibis.coalesce(t[f"own_{name}"], t[f"all_{name}"])
@@ -558,4 +628,8 @@ def typical_orders(attributes: Table, known: Table, as_of: dt.date, lookback_day
         days_to_ship=typical("ship").round().cast("int64"),
         days_to_deliver=(typical("promised") >= 0.5).ifelse(typical("deliver").round().cast("int64"), None),
         buyer_prior_orders=ibis.literal(1, "int64"),
+        # a buyer abroad, or at home, as most of its buyers are (a code no country has, or its own)
+        buyer_country_code=(typical("abroad") >= 0.5).ifelse(ibis.literal("--"), t.country_code),
+        is_trade_assured=typical("assured") >= 0.5,
+        **{c: typical(c).round().cast("int64") for c in BUYER_HISTORY},
     )

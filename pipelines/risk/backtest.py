@@ -78,7 +78,7 @@ def variant_names() -> list[str]:
 def run_backtest(paths: DataPaths, config: Config, evaluation_day: dt.date, folds: int | None = None,
                  progress=None) -> dict:
     """The backtest's figures as a dict (see `summarise`), facts refreshed to evaluation_day."""
-    refresh_facts(paths, evaluation_day)
+    refresh_facts(paths, config, evaluation_day)
     plan = plan_folds(evaluation_day, config.risk, folds)
     with RiskData(paths, config) as data:
         features = data.order_features(plan[0].train_first, plan[-1].test_last)
@@ -87,8 +87,10 @@ def run_backtest(paths: DataPaths, config: Config, evaluation_day: dt.date, fold
 
 
 def backtest(data: RiskData, features: pl.DataFrame, config: Config, evaluation_day: dt.date, plan: list[Fold],
-             truth: pl.DataFrame | None, progress=None) -> list[FoldResult]:
-    """Train and test every fold of `plan` on `features` (which must cover every window)."""
+             truth: pl.DataFrame | None, progress=None, only_configured: bool = False) -> list[FoldResult]:
+    """Train and test every fold of `plan` on `features` (which must cover every window):
+    every pipeline under every calibration, or only the configured one (what training
+    records of the model it registers), always with the baselines and the ceiling."""
     report = progress or (lambda stage, done, total: None)
     tested = data.labels(evaluation_day, plan[0].test_first, plan[-1].test_last)
     results = []
@@ -98,7 +100,7 @@ def backtest(data: RiskData, features: pl.DataFrame, config: Config, evaluation_
                           fold.train_first, fold.train_last)
         test = _labelled(features, tested, fold.test_first, fold.test_last)
         placed = features.filter(pl.col("placed_on").is_between(fold.test_first, fold.test_last)).height
-        results.append(_run_fold(fold, train, test, placed, config, truth))
+        results.append(_run_fold(fold, train, test, placed, config, truth, only_configured))
     report("backtest", len(plan), len(plan))
     return results
 
@@ -109,7 +111,7 @@ def _labelled(features: pl.DataFrame, labels: pl.DataFrame, first: dt.date, last
 
 
 def _run_fold(fold: Fold, train: pl.DataFrame, test: pl.DataFrame, placed: int, config: Config,
-              truth: pl.DataFrame | None) -> FoldResult:
+              truth: pl.DataFrame | None, only_configured: bool = False) -> FoldResult:
     _check_disjoint(fold, train, test)
     for name, part, first, last in (("training", train, fold.train_first, fold.train_last),
                                     ("test", test, fold.test_first, fold.test_last)):
@@ -123,9 +125,11 @@ def _run_fold(fold: Fold, train: pl.DataFrame, test: pl.DataFrame, placed: int, 
                         train_defect_rate=float(train[model.LABEL].mean()))
     log.info("fold %s: %s training orders to %s, %s test orders", fold.number, train.height, fold.cutoff, test.height)
     fit_part, calibration_part = model.time_split(train, risk.calibration_share)
-    for kind in RISK_MODELS:
+    kinds, calibrations = ((risk.model,), (risk.calibration,)) if only_configured else (RISK_MODELS,
+                                                                                          RISK_CALIBRATIONS)
+    for kind in kinds:
         fitted = model.fit_pipeline(fit_part, names, kind, risk)
-        for calibration in RISK_CALIBRATIONS:
+        for calibration in calibrations:
             estimator = model.calibrate(fitted, calibration_part, names, calibration)
             result.predictions[f"{kind}/{calibration}"] = model.predict(estimator, test, names)
     result.predictions.update(_baselines(test, result.train_defect_rate, config))

@@ -36,13 +36,13 @@ def feature_settings(config: Config) -> FeatureSettings:
     return FeatureSettings(s.short_window_days, s.long_window_days, s.priors, s.recent_prior_strength)
 
 
-def refresh_facts(paths: DataPaths, through: dt.date) -> None:
+def refresh_facts(paths: DataPaths, config: Config, through: dt.date) -> None:
     """Bring features.supplier_day_facts up to `through` (a no-op when they are)."""
-    con = connect(paths)
+    con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
         ensure_scoring_schema(con)
         with transaction(con):
-            update_facts(con, ibis_backend(con), through)
+            update_facts(con, ibis_backend(con), through, config.warehouse.facts_batch_orders)
     finally:
         con.close()
 
@@ -57,7 +57,8 @@ class RiskData:
         self.con: duckdb.DuckDBPyConnection | None = None
 
     def __enter__(self) -> "RiskData":
-        self.con = connect(self.paths, read_only=True)
+        memory_limit = self.config.warehouse.memory_limit if self.config else ""
+        self.con = connect(self.paths, read_only=True, memory_limit=memory_limit)
         self.con.execute("SET enable_progress_bar = false")
         self.backend = ibis_backend(self.con)
         self.tables = {n: self.backend.table(n, database="staging") for n in STAGED}
@@ -79,7 +80,8 @@ class RiskData:
 
     def _attributes(self, through: dt.date) -> ibis.Table:
         """Every order known by the end of `through`, as placed, with its buyer history."""
-        return self._cache("risk_attributes", order_attributes(self.tables["orders"], through))
+        return self._cache("risk_attributes", order_attributes(self.tables["orders"], self.tables["disputes"],
+                                                             through))
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed."""

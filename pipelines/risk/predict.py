@@ -5,8 +5,10 @@ Grain of `SupplierRisk.table`: one row per supplier known at the as-of date, wit
 models/risk_features.typical_orders), placed the next day, becomes an order defect.
 
 Drift compares the orders placed in the `drift_days` up to the as-of date (features as
-of their own placement, as in training) with the training orders: the PSI of each
-feature and of the predictions, stored in the model's folder under drift/.
+of their own placement, as in training) with those of the `drift_days` up to the
+training date: the PSI of each feature and of the predictions, stored in the model's
+folder under drift/. Scored on its training date, a model shows no drift. The calendar
+features (month, weekday) are stored but never call for retraining: they move by nature.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from models.risk_features import CALENDAR_FEATURES
 from pipelines.risk import evaluation, model, registry
 from pipelines.risk.dataset import RiskData, feature_names, refresh_facts
 from pipelines.settings import Config, DataPaths
@@ -45,7 +48,7 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
         log.warning("risk model %s learnt from outcomes up to %s, after the scoring date %s: its risk for that "
                     "date is not what a run on that date could have known", current.version, trained_as_of, as_of)
     names = feature_names(config)
-    refresh_facts(paths, as_of)
+    refresh_facts(paths, config, as_of)
     risk = config.risk
     with RiskData(paths, config) as data:
         typical = data.typical_features(as_of, risk.typical_order_days)
@@ -66,7 +69,8 @@ def drift_report(current: registry.RegisteredModel, recent, names: list[str], as
     reference = current.metadata["reference"]
     features = {n: evaluation.psi(reference["features"][n], recent[n].to_numpy()) for n in names}
     prediction = evaluation.psi(reference["prediction"], model.predict(current.estimator, recent, names))
-    drifted = sorted((n for n, v in features.items() if v > threshold), key=lambda n: -features[n])
+    drifted = sorted((n for n, v in features.items() if v > threshold and n not in CALENDAR_FEATURES),
+                     key=lambda n: -features[n])
     return {
         "as_of_date": str(as_of), "model_version": current.version, "orders": recent.height,
         "threshold": threshold, "prediction_psi": prediction, "feature_psi": features,

@@ -30,23 +30,26 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
           progress=None) -> dict:
     """Train, optionally backtest, register as current; returns the model's metadata."""
     risk, names = config.risk, feature_names(config)
-    refresh_facts(paths, as_of)
+    refresh_facts(paths, config, as_of)
     first, last = training_window(as_of, risk)
     plan = plan_folds(as_of, risk) if run_backtest else []
     with RiskData(paths, config) as data:
-        features = data.order_features(min([first, *(f.train_first for f in plan)]), last)
-        frame = features.filter(pl.col("placed_on") >= first).join(
+        features = data.order_features(min([first, *(f.train_first for f in plan)]), as_of)
+        recent = features.filter(pl.col("placed_on") > as_of - dt.timedelta(days=risk.drift_days))
+        frame = features.filter(pl.col("placed_on").is_between(first, last)).join(
             data.labels(as_of, first, last), on="order_id", how="inner").sort("placed_on", "order_id")
         figures = None
         if plan:
-            results = backtest(data, features, config, as_of, plan, truth_probabilities(paths), progress)
+            # the configured pipeline only: `suprel backtest` compares the alternatives
+            results = backtest(data, features, config, as_of, plan, truth_probabilities(paths), progress,
+                               only_configured=True)
             figures = summarise(results, config, as_of)
     if frame.height == 0:
         raise ValueError(f"no order placed {first}..{last} had matured by {as_of}: nothing to train on; "
                          f"train at a later --as-of or widen risk.training_days")
     frame = model.sample(frame, risk.max_training_orders, risk.seed)
     fitted = model.fit_model(frame, names, risk)
-    metadata = _metadata(frame, names, fitted, config, as_of, first, last, figures)
+    metadata = _metadata(frame, recent, names, fitted, config, as_of, first, last, figures)
     version = metadata["model_version"]
     if figures is None:  # same version = same rows and settings: an earlier backtest of it still holds
         metadata["backtest"] = figures = _earlier_backtest(paths, version)
@@ -62,15 +65,18 @@ def _earlier_backtest(paths: DataPaths, version: str) -> dict | None:
         return None
 
 
-def _metadata(frame: pl.DataFrame, names: list[str], fitted: model.FittedModel, config: Config, as_of: dt.date,
-              first: dt.date, last: dt.date, figures: dict | None) -> dict:
+def _metadata(frame: pl.DataFrame, recent: pl.DataFrame, names: list[str], fitted: model.FittedModel,
+              config: Config, as_of: dt.date, first: dt.date, last: dt.date, figures: dict | None) -> dict:
     risk = config.risk
     fingerprint = registry.fingerprint(frame, ["order_id", *names, model.LABEL])
     settings = json.dumps(dataclasses.asdict(risk), sort_keys=True)
     digest = hashlib.sha256(f"{fingerprint}|{settings}|{config.config_hash}".encode()).hexdigest()[:10]
-    # drift is measured against the latest training orders (those the calibration saw):
-    # the population the model was last checked on, not one drifted by a year of trends
-    _, latest = model.time_split(frame, risk.calibration_share)
+    # Drift compares like with like: the orders of the `drift_days` up to the training date
+    # (what a scoring run on that day compares), against those of the days up to a later
+    # scoring date. The labelled training orders end `maturity_days` earlier: against them,
+    # everything that grows with time (tenure, volumes to date) and the season would drift
+    # on the very day of training. No recent order: the latest training orders stand in.
+    latest = recent if recent.height else model.time_split(frame, risk.calibration_share)[1]
     predictions = model.predict(fitted.estimator, latest, names)
     return {
         "model_version": f"risk-{as_of:%Y%m%d}-{digest}",

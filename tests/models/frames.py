@@ -13,6 +13,7 @@ ORDER_SCHEMA = {
     "placed_at": "timestamp", "order_amount_usd": "decimal(18,2)", "promised_ship_by": "date",
     "promised_delivery_by": "date", "status": "string", "cancelled_by": "string",
     "updated_at": "timestamp", "load_seq": "int64", "line_number": "int64",
+    "buyer_country_code": "string", "is_trade_assured": "boolean",
 }
 SHIPMENT_SCHEMA = {
     "shipment_id": "string", "order_id": "string", "shipped_at": "timestamp",
@@ -42,6 +43,7 @@ def order(order_id="O1", updated_at="2024-01-01 10:00", status="paid", **overrid
         "placed_at": ts("2024-01-01 10:00"), "order_amount_usd": Decimal("100.00"),
         "promised_ship_by": day("2024-01-05"), "promised_delivery_by": day("2024-01-20"),
         "status": status, "cancelled_by": None, "updated_at": ts(updated_at), "load_seq": 1, "line_number": 1,
+        "buyer_country_code": "DE", "is_trade_assured": True,
     }
     row.update(overrides)
     return row

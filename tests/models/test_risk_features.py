@@ -18,12 +18,12 @@ from polars.testing import assert_frame_equal
 from models.facts import supplier_day_facts
 from models.outcomes import order_outcomes
 from models.risk_features import (
-    MICRO, FeatureSettings, Sources, evidence_before, feature_columns, month_starts, order_attributes, order_features,
+    BUYER_HISTORY, MICRO, FeatureSettings, Sources, evidence_before, feature_columns, month_starts, order_attributes, order_features,
     snapshot_points, supplier_context, supplier_versions_before, typical_orders,
 )
 from models.shrinkage import PriorSettings
 from synthetic import MarketplaceParams, write_marketplace
-from tests.models.frames import ORDER_SCHEMA, day, order, table, ts
+from tests.models.frames import DISPUTE_SCHEMA, ORDER_SCHEMA, day, dispute, order, table, ts
 
 SETTINGS = FeatureSettings(short_window_days=90, long_window_days=365, recent_window_days=30,
                            priors=PriorSettings(5, 5, 2, 500, 1.2816), recent_prior_strength=20)
@@ -91,7 +91,7 @@ def _features_of(con: duckdb.DuckDBPyConnection, last_placed: dt.date) -> pl.Dat
         return backend.table(temp)
 
     facts = cache("facts", supplier_day_facts(order_outcomes(orders, shipments, disputes, LAST), FIRST, LAST))
-    attributes = cache("attributes", order_attributes(orders, LAST))
+    attributes = cache("attributes", order_attributes(orders, disputes, LAST))
     points = snapshot_points(attributes, FIRST, last_placed)
     sources = Sources(facts, suppliers, orders, shipments, disputes)
     context = supplier_context(attributes, sources, points, month_starts(FIRST, last_placed), SETTINGS, cache)
@@ -159,6 +159,18 @@ def test_forgetting_everything_recorded_after_the_cut_changes_nothing_before_it(
     finally:
         con.close()
     assert_frame_equal(truncated, _up_to_cut(baseline))
+
+
+def test_features_are_the_same_bits_on_one_thread_as_on_many(landed, baseline):
+    """Every sum is taken in integers (millionths) or decimals: a parallel engine adds rows
+    in whatever order its threads finish, and doubles would then differ in the last bit."""
+    con = _copy(landed)
+    try:
+        con.execute("SET threads = 1")
+        single = _features_of(con, LATER)
+    finally:
+        con.close()
+    assert_frame_equal(single, baseline, check_exact=True)
 
 
 def _add_events_after(con: duckdb.DuckDBPyConnection, after: dt.datetime) -> None:
@@ -238,31 +250,66 @@ def test_buyer_history_counts_orders_recorded_before_the_placement():
         order("O5", placed_at=ts("2024-01-03 10:00"), updated_at="2024-01-03 10:00", buyer_id="B2"),
         order("O1", placed_at=ts("2024-01-01 10:00"), updated_at="2024-01-09 10:00", status="cancelled"),
     ], ORDER_SCHEMA)
-    rows = {r["order_id"]: r for r in _run(order_attributes(orders, day("2024-01-10")))}
+    rows = {r["order_id"]: r for r in _run(order_attributes(orders, table([], DISPUTE_SCHEMA), day("2024-01-10")))}
     assert {k: v["buyer_prior_orders"] for k, v in rows.items()} == {"O1": 0, "O2": 1, "O4": 2, "O3": 2, "O5": 0}
     assert (rows["O1"]["days_to_ship"], rows["O1"]["days_to_deliver"]) == (4, 19)
     assert rows["O4"]["known_at"] == ts("2024-01-04 00:00")
 
 
+def test_buyer_history_with_every_supplier_counts_what_was_recorded_before_the_placement():
+    """B1 buys from S1, S2 and S3. Its S2 order is cancelled by S2 on 01-03 and its S1 order
+    is disputed on 01-04 and lost on 01-08: O3 (01-05) sees two orders, the cancellation
+    and the dispute opened; O4 (01-09) sees O3 and the lost dispute too, but not O6, placed
+    the same day before it; B2 sees nothing of B1's. Only days that had ended count."""
+    orders = table([
+        order("O1", placed_at=ts("2024-01-01 10:00"), updated_at="2024-01-01 10:00"),
+        order("O2", supplier_id="S2", placed_at=ts("2024-01-02 10:00"), updated_at="2024-01-02 10:00"),
+        order("O2", supplier_id="S2", placed_at=ts("2024-01-02 10:00"), updated_at="2024-01-03 10:00",
+              status="cancelled", cancelled_by="supplier"),
+        order("O3", supplier_id="S3", placed_at=ts("2024-01-05 10:00"), updated_at="2024-01-05 10:00"),
+        order("O4", supplier_id="S3", placed_at=ts("2024-01-09 10:00"), updated_at="2024-01-09 10:00"),
+        order("O6", supplier_id="S4", placed_at=ts("2024-01-09 08:00"), updated_at="2024-01-09 08:00"),
+        order("O5", buyer_id="B2", placed_at=ts("2024-01-09 10:00"), updated_at="2024-01-09 10:00",
+              buyer_country_code="FR", is_trade_assured=False),
+        order("O5", buyer_id="B2", placed_at=ts("2024-01-09 10:00"), updated_at="2024-01-09 11:00",
+              buyer_country_code="US"),
+    ], ORDER_SCHEMA)
+    disputes = table([dispute("D1", "O1", updated_at="2024-01-04 00:00", opened_at="2024-01-04 00:00"),
+                      dispute("D1", "O1", updated_at="2024-01-08 00:00", opened_at="2024-01-04 00:00",
+                              status="resolved", outcome="buyer_full_refund")], DISPUTE_SCHEMA)
+    rows = {r["order_id"]: r for r in _run(order_attributes(orders, disputes, day("2024-01-10")))}
+    history = {k: tuple(v[c] for c in BUYER_HISTORY) for k, v in rows.items()}
+    assert history == {"O1": (0, 0, 0, 0), "O2": (1, 0, 0, 0), "O3": (2, 1, 1, 0), "O4": (3, 1, 1, 1),
+                       "O6": (3, 1, 1, 1), "O5": (0, 0, 0, 0)}
+    assert (rows["O5"]["buyer_country_code"], rows["O5"]["is_trade_assured"]) == ("FR", False)  # as placed
+
+
 def test_a_typical_order_takes_the_medians_of_one_order_per_buyer_and_a_returning_buyer():
-    """B9 places ten orders with S1 (a ring account, say): only its first one counts."""
-    rows = [("B1", "100", 2, 10), ("B2", "300", 4, None), ("B3", "200", 3, 12), ("B4", "900", 9, 20)]
-    rows += [("B9", "7", 1, 5)] + [("B9", "8", 1, 5)] * 9
+    """B9 places ten orders with S1 (a ring account, say): only its first one counts. Three
+    of S1's five buyers are abroad and four have trade assurance: so has the typical one."""
+    rows = [("B1", "100", 2, 10, "US", 3), ("B2", "300", 4, None, "CN", 5), ("B3", "200", 3, 12, "US", 1),
+            ("B4", "900", 9, 20, "DE", 9)]
+    rows += [("B9", "7", 1, 5, "CN", 0)] + [("B9", "8", 1, 5, "CN", 0)] * 9
+    history = {c: "int64" for c in BUYER_HISTORY}
     attributes = _memtable([
         {"order_id": f"O{i}", "supplier_id": "S1", "buyer_id": buyer, "placed_on": day("2024-03-01") + dt.timedelta(i),
-         "order_amount_usd": Decimal(a), "days_to_ship": s, "days_to_deliver": d, "buyer_prior_orders": 0}
-        for i, (buyer, a, s, d) in enumerate(rows)
+         "order_amount_usd": Decimal(a), "days_to_ship": s, "days_to_deliver": d, "buyer_prior_orders": 0,
+         "buyer_country_code": country, "is_trade_assured": buyer != "B9",
+         **{c: n if c == "buyer_orders" else 0 for c in BUYER_HISTORY}}
+        for i, (buyer, a, s, d, country, n) in enumerate(rows)
     ] + [{"order_id": "OX", "supplier_id": "S2", "buyer_id": "B1", "placed_on": day("2023-01-01"),
-          "order_amount_usd": Decimal("5"), "days_to_ship": 1, "days_to_deliver": None, "buyer_prior_orders": 0}],
+          "order_amount_usd": Decimal("5"), "days_to_ship": 1, "days_to_deliver": None, "buyer_prior_orders": 0,
+          "buyer_country_code": "US", "is_trade_assured": False, **{c: 0 for c in BUYER_HISTORY}}],
         {"order_id": "string", "supplier_id": "string", "buyer_id": "string", "placed_on": "date",
          "order_amount_usd": "decimal(18,2)", "days_to_ship": "int64", "days_to_deliver": "int64",
-         "buyer_prior_orders": "int64"})
-    known = _memtable([{"supplier_id": "S1", "main_category": "tools"}, {"supplier_id": "S2", "main_category": "toys"}],
-                      {"supplier_id": "string", "main_category": "string"})
+         "buyer_prior_orders": "int64", "buyer_country_code": "string", "is_trade_assured": "boolean", **history})
+    known = _memtable([{"supplier_id": "S1", "main_category": "tools", "country_code": "CN"},
+                       {"supplier_id": "S2", "main_category": "toys", "country_code": "US"}],
+                      {"supplier_id": "string", "main_category": "string", "country_code": "string"})
     rows = {r["supplier_id"]: r for r in _run(typical_orders(attributes, known, day("2024-03-31"), 365))}
     s1, s2 = rows["S1"], rows["S2"]
     assert (s1["order_amount_usd"], s1["days_to_ship"], s1["days_to_deliver"], s1["buyer_prior_orders"]) == (
         200.0, 3, 11, 1)
     assert (s1["category"], s1["placed_on"]) == ("tools", day("2024-04-01"))
-    # S2 has no order in the lookback: the market's medians stand in for its own
+    assert (s1["buyer_country_code"] != "CN", s1["is_trade_assured"], s1["buyer_orders"]) == (True, True, 3)
     assert (s2["order_amount_usd"], s2["days_to_ship"], s2["category"]) == (200.0, 3, "toys")

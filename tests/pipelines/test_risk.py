@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import numpy as np
@@ -20,7 +21,7 @@ from pipelines.ingest import ingest
 from pipelines.risk import evaluation, model, registry
 from pipelines.risk.backtest import backtest, plan_folds, summarise, training_window
 from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, truth_probabilities
-from pipelines.risk.predict import score_with_risk
+from pipelines.risk.predict import drift_report, score_with_risk
 from pipelines.risk.train import train
 from pipelines.scoring import latest_data_day
 from pipelines.settings import DataPaths, load_config
@@ -48,7 +49,7 @@ def market(tmp_path_factory):
     config_path.write_text(SMALL_RISK, encoding="utf-8")
     config = load_config(config_path)
     assert ingest(paths, config).passed
-    refresh_facts(paths, latest_data_day(paths))
+    refresh_facts(paths, config, latest_data_day(paths))
     return paths, config_path, config
 
 
@@ -138,6 +139,9 @@ def test_the_registry_keeps_model_metadata_and_current_pointer(market, trained):
     assert meta["training"]["last_placed_on"] < meta["training"]["as_of"]
     assert len(meta["data_fingerprint"]) == 64 and meta["libraries"]["scikit-learn"] == "1.9.1"
     assert meta["backtest"]["targets"]["ece"] is not None and len(meta["backtest"]["folds"]) == 2
+    # training backtests the model it registers, against the baselines and the truth
+    assert set(meta["backtest"]["pooled"]) == {"hist_gradient_boosting/sigmoid", "global_rate", "supplier_raw_rate",
+                                               "supplier_shrunk_rate", "truth"}
     assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="no registered risk model"):
         registry.set_current(paths, "risk-19990101-missing")
@@ -177,7 +181,9 @@ def test_scores_carry_the_current_model_risk_and_version_and_drift_is_stored(mar
     drift = json.loads((paths.artifacts / "models" / predicted.model_version / "drift" /
                         f"as_of={as_of}.json").read_text())
     assert set(drift["feature_psi"]) == set(feature_names(config)) and drift["orders"] > 0
-    assert drift["should_retrain"] == (drift["prediction_psi"] > drift["threshold"] or bool(drift["drifted_features"]))
+    # scored on its training date, the model compares the very orders it was referenced on
+    assert str(as_of) == trained["training"]["as_of"]
+    assert drift["prediction_psi"] == 0 and max(drift["feature_psi"].values()) == 0 and not drift["should_retrain"]
 
 
 def test_scoring_refuses_a_model_trained_on_another_schema(market, trained, tmp_path):
@@ -230,3 +236,22 @@ def test_figures_of_perfect_and_constant_predictions():
     constant = evaluation.figures(y, np.full(len(y), y.mean()))
     assert constant["auc"] == 0.5 and constant["ece"] < 0.01
     assert evaluation.auc_lift_share(0.7, 0.75) == pytest.approx(0.8)
+
+
+def test_the_calendar_is_stored_in_drift_but_never_calls_for_retraining():
+    """Given: orders of January-February as reference, of July now, all else the same.
+    Expect: placed_month's PSI is large and stored, yet nothing has drifted."""
+    names = ["placed_month", "rate_late_shipment_30"]
+    before = pl.DataFrame({"placed_month": [1.0] * 50 + [2.0] * 50, "rate_late_shipment_30": np.linspace(0, 1, 100)})
+    now = before.with_columns(placed_month=pl.lit(7.0))
+
+    class Constant:
+        def predict_proba(self, x):
+            return np.tile([0.9, 0.1], (len(x), 1))
+
+    current = SimpleNamespace(version="v", estimator=Constant(), metadata={"reference": {
+        "features": {n: evaluation.reference_bins(before[n].to_numpy(), 10) for n in names},
+        "prediction": evaluation.reference_bins(np.full(100, 0.1), 10)}})
+    drift = drift_report(current, now, names, dt.date(2025, 7, 31), 0.25)
+    assert drift["feature_psi"]["placed_month"] > 1 and drift["feature_psi"]["rate_late_shipment_30"] == 0
+    assert drift["drifted_features"] == [] and not drift["should_retrain"]
