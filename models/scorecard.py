@@ -120,7 +120,8 @@ def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None
 
     `checkpoint(table, name)` may materialise an intermediate table that later steps read
     several times; it must return the same rows. Without one the whole scorecard is one
-    expression (fine for DuckDB); Spark's planner needs the stages cut (pipelines/engines.py).
+    expression, which inlines the metrics several times; both engines cut it into stages
+    (pipelines/engines.py: temp tables on DuckDB, Parquet on Spark).
     """
     checkpoint = checkpoint or _as_is
     known = checkpoint(suppliers_as_of(suppliers, as_of), "suppliers_known")
