@@ -1,11 +1,16 @@
 """Supplier daily facts: each order outcome filed under the day it was decided.
 
-Grain of `supplier_day_facts`: one row per supplier x buyer x day x metric (x order, for
-`days_late` only, whose median needs the individual values). `numerator` and
-`denominator` are sums over the orders whose outcome for that metric was decided that
-day. Because an outcome decided on day d never changes afterwards (models/outcomes.py),
-the facts of a day are final once the day is over: a new day adds rows and recomputes
-no history, and a window of facts ending on day t is exactly what was known at t.
+Grain of `supplier_day_facts`: one row per order x metric, filed under the day the order's
+outcome for that metric was decided, with its supplier and buyer; `numerator` and
+`denominator` are that order's. Only `days_late` keeps the order's id (its median needs the
+individual values): every reader sums the others by supplier, buyer and day. Summing them
+here would buy nothing: a buyer rarely has two outcomes of one supplier decided the same
+day (1% fewer rows on the generated 1M-order marketplace), and that sum over ten rows per
+order cost a fifth of computing the facts (benchmarks/RESULTS.md).
+
+Because an outcome decided on day d never changes afterwards (models/outcomes.py), the
+facts of a day are final once the day is over: a new day adds rows and recomputes no
+history, and a window of facts ending on day t is exactly what was known at t.
 """
 
 from __future__ import annotations
@@ -14,10 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import ibis
-from ibis import _
 from ibis.expr.types import Table
-
-from models.relational import exact_sum
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,4 @@ def _metric_rows(outcomes: Table, metric: Metric, first_day: dt.date, last_day: 
 
 def supplier_day_facts(outcomes: Table, first_day: dt.date, last_day: dt.date) -> Table:
     """Facts for the days first_day..last_day (inclusive) from order outcomes as of last_day."""
-    rows = ibis.union(*(_metric_rows(outcomes, m, first_day, last_day) for m in METRICS))
-    return rows.group_by(["supplier_id", "buyer_id", "day", "metric", "order_id"]).aggregate(
-        numerator=exact_sum(_.numerator), denominator=exact_sum(_.denominator))
+    return ibis.union(*(_metric_rows(outcomes, m, first_day, last_day) for m in METRICS))

@@ -160,7 +160,10 @@ def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.dat
     """The daily facts of first..through from the staged order, shipment and dispute versions,
     computed over the orders that can have an outcome decided in those days (on any engine;
     `checkpoint` may materialise the outcomes, which every metric reads)."""
-    orders, shipments, disputes = (staged[n] for n in STAGED_EVENTS)
+    # Versions recorded after `through` cannot decide anything by then: leaving them out
+    # first keeps a batch's cost to its own stretch of history, not to all that follows it.
+    through_end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
+    orders, shipments, disputes = (staged[n].filter(_.updated_at < through_end) for n in STAGED_EVENTS)
     relevant = _orders_with_events_from(orders, disputes, first)
     outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
                               disputes.semi_join(relevant, "order_id"), through)

@@ -1,5 +1,5 @@
-"""Given order outcomes, expect each supplier x buyer x day fact exactly: right day, right
-numerator and denominator, nothing undecided, nothing outside the days asked for."""
+"""Given order outcomes, expect each order's facts exactly: right day, right numerator and
+denominator, nothing undecided, nothing outside the days asked for."""
 
 from __future__ import annotations
 
@@ -44,13 +44,20 @@ UNDECIDED = {  # placed, but nothing else due yet
 }
 
 
-def facts(rows, first="2024-01-01", last="2024-12-31") -> dict:
-    """(buyer, day, metric, order) -> (numerator, denominator)."""
+def fact_rows(rows, first="2024-01-01", last="2024-12-31") -> list[dict]:
     out = supplier_day_facts(table(rows, OUTCOME_SCHEMA), day(first), day(last)).to_pyarrow().to_pylist()
     assert all(r["supplier_id"] == "S1" for r in out)
-    keys = [(r["buyer_id"], str(r["day"]), r["metric"], r["order_id"]) for r in out]
-    assert len(keys) == len(set(keys)), "one row per supplier x buyer x day x metric (x order)"
-    return {k: (r["numerator"], r["denominator"]) for k, r in zip(keys, out)}
+    return out
+
+
+def facts(rows, first="2024-01-01", last="2024-12-31") -> dict:
+    """(buyer, day, metric, order) -> (numerator, denominator), summed as every reader sums them."""
+    summed: dict = {}
+    for r in fact_rows(rows, first, last):
+        key = (r["buyer_id"], str(r["day"]), r["metric"], r["order_id"])
+        numerator, denominator = summed.get(key, (0, 0))
+        summed[key] = (numerator + r["numerator"], denominator + r["denominator"])
+    return summed
 
 
 def test_a_good_order_files_each_metric_on_the_day_its_outcome_was_decided():
@@ -111,7 +118,14 @@ def test_only_the_days_first_to_last_are_filed(first, last, expected_metrics):
     assert {k[2] for k in facts([outcome()], first, last)} == expected_metrics
 
 
-def test_orders_of_one_buyer_on_one_day_are_summed_and_buyers_kept_apart():
+def test_each_order_files_one_row_per_metric_decided():
+    two = fact_rows([outcome("O1"), outcome("O2", days_late=2.0)])
+    per_metric = {m: sum(r["metric"] == m for r in two) for m in METRIC_NAMES}
+    assert per_metric == {m: 1 if m == "days_late" else 2 for m in METRIC_NAMES}
+    assert {r["order_id"] for r in two} == {None, "O2"}  # the id only where the median needs it
+
+
+def test_orders_of_one_buyer_on_one_day_sum_and_buyers_stay_apart():
     got = facts([outcome("O1"), outcome("O2", amount="50.00"), outcome("O3", buyer_id="B2", is_defect=True)])
     assert got[("B1", PLACED, "gmv_usd", None)] == (150, 2)
     assert got[("B2", PLACED, "gmv_usd", None)] == (100, 1)
