@@ -24,6 +24,7 @@ import pandas as pd
 BUYER_FAVOURED = ("buyer_full_refund", "buyer_partial_refund", "replacement")
 DECIDED = ("resolved", "withdrawn")
 DAY = pd.Timedelta(days=1)
+EVIDENCE = ["raw_numerator", "raw_denominator", "numerator", "denominator", "buyers"]
 LEVEL_SLACK = 1e-9  # as models/metrics.py: a level that equals a buyer's evidence survives rounding
 
 METRICS = (  # name, day column, numerator, denominator (None: the order counts 1), higher is better
@@ -172,12 +173,16 @@ def water_level(denominators: np.ndarray, share: float, min_orders: float) -> fl
     return max(m[ok].min() if ok.any() else 0.0, min_orders)
 
 
+def _in_window(outcomes: pd.DataFrame, day: str, as_of: dt.date, window_days: int) -> pd.DataFrame:
+    last = pd.Timestamp(as_of)
+    return outcomes[outcomes[day].between(last - pd.Timedelta(days=window_days - 1), last)]
+
+
 def window_metrics(outcomes: pd.DataFrame, as_of: dt.date, window_days: int, cap) -> pd.DataFrame:
     """Per supplier x metric over the window: raw and buyer-capped evidence, buyers, top buyer share."""
-    last, first = pd.Timestamp(as_of), pd.Timestamp(as_of) - pd.Timedelta(days=window_days - 1)
     frames = []
     for name, day, numerator, denominator, _ in METRICS:
-        rows = outcomes[(outcomes[day] >= first) & (outcomes[day] <= last)]
+        rows = _in_window(outcomes, day, as_of, window_days)
         if numerator is not None:
             rows = rows[rows[numerator].notna()]
         frames.append(pd.DataFrame({
@@ -196,23 +201,23 @@ def window_metrics(outcomes: pd.DataFrame, as_of: dt.date, window_days: int, cap
         raw_numerator=("numerator", "sum"), raw_denominator=("denominator", "sum"),
         numerator=("capped_numerator", "sum"), denominator=("capped_denominator", "sum"),
         buyers=("buyer_id", "nunique"), top_denominator=("denominator", "max")).reset_index()
-    metrics["top_buyer_share"] = (metrics.top_denominator / metrics.raw_denominator).where(metrics.raw_denominator != 0)
+    metrics["top_buyer_share"] = (metrics.top_denominator / metrics.raw_denominator).where(metrics.raw_denominator > 0)
     return metrics.drop(columns="top_denominator")
 
 
-def supplier_metrics(staged: dict[str, pd.DataFrame], as_of: dt.date, scoring) -> tuple[pd.DataFrame, pd.DataFrame]:
+def supplier_metrics(staged: dict[str, pd.DataFrame], as_of: dt.date,
+                     scoring) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(supplier_metrics, median_days_late) as of as_of, with `scoring` the config's scoring section."""
     outcomes = order_outcomes(staged["orders"], staged["shipments"], staged["disputes"], as_of)
     suppliers = staged["suppliers"]
     known = suppliers[suppliers.updated_at < pd.Timestamp(as_of) + DAY].supplier_id.drop_duplicates()
-    grid = pd.MultiIndex.from_product([known, [m[0] for m in METRICS]], names=["supplier_id", "metric"]).to_frame(
-        index=False)
+    grid = pd.MultiIndex.from_product([known, [m[0] for m in METRICS]], names=["supplier_id", "metric"])
+    grid = grid.to_frame(index=False)
     windows = []
     for days in (scoring.long_window_days, scoring.short_window_days):
         found = window_metrics(outcomes, as_of, days, scoring.buyer_cap)
         complete = grid.merge(found, on=["supplier_id", "metric"], how="left")
-        complete[["raw_numerator", "raw_denominator", "numerator", "denominator", "buyers"]] = complete[
-            ["raw_numerator", "raw_denominator", "numerator", "denominator", "buyers"]].fillna(0)
+        complete[EVIDENCE] = complete[EVIDENCE].fillna(0)  # a known supplier without evidence: zeros
         windows.append(complete.assign(window_days=days, as_of_date=as_of))
     metrics = pd.concat(windows, ignore_index=True)
     metrics["buyers"] = metrics.buyers.astype("int64")
@@ -226,8 +231,8 @@ def supplier_metrics(staged: dict[str, pd.DataFrame], as_of: dt.date, scoring) -
 
 
 def _median_days_late(outcomes: pd.DataFrame, as_of: dt.date, window_days: int) -> pd.DataFrame:
-    last, first = pd.Timestamp(as_of), pd.Timestamp(as_of) - pd.Timedelta(days=window_days - 1)
-    late = outcomes[outcomes.days_late.notna() & (outcomes.nd_due_on >= first) & (outcomes.nd_due_on <= last)]
+    late = _in_window(outcomes, "nd_due_on", as_of, window_days)
+    late = late[late.days_late.notna()]
     return late.groupby("supplier_id").days_late.median().rename("median_days_late").reset_index()
 
 
