@@ -142,18 +142,20 @@ def stage_publish(args) -> dict:
 
 def stage_pandas_peer(args) -> dict:
     from benchmarks import pandas_peer
+    from pipelines.settings import load_config
 
     paths = _paths(args)
     as_of = _as_of(paths)
     split = {}
     clock = time.perf_counter()
-    orders, shipments, disputes = pandas_peer.read_staged(paths.warehouse)
+    staged = pandas_peer.read_staged(paths.warehouse)
     split["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    metrics = pandas_peer.supplier_metrics(orders, shipments, disputes, as_of, args.window_days)
+    metrics, medians = pandas_peer.supplier_metrics(staged, as_of, load_config().scoring)
     split["compute"] = time.perf_counter() - clock
     if args.peer_out:
         metrics.to_parquet(args.peer_out, index=False)
+        medians.to_parquet(pandas_peer.medians_file(args.peer_out), index=False)
     return {"as_of": str(as_of), "rows": len(metrics), "seconds_split": split}
 
 
@@ -166,7 +168,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--orders-per-supplier-day", type=float, default=1.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--window-days", type=int, default=365)
     parser.add_argument("--peer-out", default=None)
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the stage here")
     return parser.parse_args(argv)

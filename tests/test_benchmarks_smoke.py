@@ -1,10 +1,28 @@
-"""The benchmark harness end to end at a tiny scale: every stage recorded, JSON, table and chart written."""
+"""The benchmark harness end to end at a tiny scale, and the pandas peer against the pipeline."""
 
 from __future__ import annotations
 
 import json
 
-from benchmarks import harness
+import duckdb
+import pytest
+
+from benchmarks import compare, harness, pandas_peer
+from pipelines.settings import load_config
+from tests.published_marketplace import published_marketplace
+
+SUPPLIER_METRICS = 11  # every metric of models/facts.py but days_late
+
+
+def _assert_full_comparison(check: dict) -> None:
+    assert check["verdict"] == "equal", check
+    assert check["windows"] == [90, 365]
+    assert check["rows_peer"] == check["rows_pipeline"] > 0
+    assert check["rows_pipeline"] % (2 * SUPPLIER_METRICS) == 0
+    assert set(check["columns_compared"]) == {
+        "raw_numerator", "raw_denominator", "numerator", "denominator", "buyers", "top_buyer_share", "rate",
+        "target", "status", "median_days_late"}
+    assert check["columns_not_compared"] == ["run_id"]
 
 
 def test_harness_writes_every_stage_at_a_tiny_scale(tmp_path):
@@ -23,8 +41,57 @@ def test_harness_writes_every_stage_at_a_tiny_scale(tmp_path):
     assert {"read", "validate_sql", "validate_gx", "commit", "pending"} <= set(
         scale["full_refresh"]["ingest"]["details"]["seconds_split"])
     assert all(scale["incremental_day"][s]["ok"] for s in ("ingest", "score", "publish"))
-    assert scale["peer_check"]["verdict"] == "equal", scale["peer_check"]
+    _assert_full_comparison(scale["peer_check"])
     assert result["machine"]["cores"] and result["machine"]["libraries"]["duckdb"]
     table = next(tmp_path.glob("bench_*.md")).read_text()
     assert "| full | ingest |" in table and "| day | publish |" in table
     assert next(tmp_path.glob("bench_*.svg")).read_text().startswith("<svg")
+
+
+@pytest.fixture(scope="module")
+def market(small_marketplace, tmp_path_factory):
+    return published_marketplace(small_marketplace, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def peer(market):
+    """The peer's (metrics, medians) on the pipeline's latest scored date."""
+    con = duckdb.connect(str(market.warehouse), read_only=True)
+    try:
+        [as_of] = con.execute("SELECT max(as_of_date) FROM scores.supplier_metrics").fetchall()[0]
+    finally:
+        con.close()
+    return pandas_peer.supplier_metrics(pandas_peer.read_staged(market.warehouse), as_of, load_config().scoring)
+
+
+def _write(metrics, medians, peer_file):
+    metrics.to_parquet(peer_file, index=False)
+    medians.to_parquet(pandas_peer.medians_file(peer_file), index=False)
+    return peer_file
+
+
+def test_the_peer_equals_the_pipeline_on_matured_orders_scored_incrementally(market, peer, tmp_path):
+    # 150 days: both windows hold matured orders, disputes and late deliveries, and the
+    # pipeline's facts of the last date were brought up incrementally from a week before.
+    metrics, medians = peer
+
+    check = compare.check(market.root, _write(metrics, medians, tmp_path / "peer.parquet"), 1e-9)
+
+    _assert_full_comparison(check)
+    assert check["rows_pipeline"] == metrics.supplier_id.nunique() * 2 * SUPPLIER_METRICS
+    assert check["medians_pipeline"] == check["medians_peer"] > 0
+    assert (metrics.numerator < metrics.raw_numerator).any()  # the buyer cap binds somewhere
+    assert set(metrics.status.dropna()) == {"meets", "misses", "no_evidence"}
+
+
+def test_the_comparison_names_what_differs(market, peer, tmp_path):
+    metrics, medians = (frame.copy() for frame in peer)
+    metrics.loc[0, "numerator"] *= 1.001
+    metrics.loc[1, "status"] = "meets" if metrics.loc[1, "status"] != "meets" else "misses"
+    medians["median_days_late"] += 0.5
+
+    check = compare.check(market.root, _write(metrics.drop(index=2), medians, tmp_path / "peer.parquet"), 1e-9)
+
+    assert check["metrics"]["differing_columns"] == {"numerator": 1, "status": 1, "pipeline_only": 1}
+    assert check["medians"]["rows_differing"] == len(medians)
+    assert check["verdict"] != "equal"
