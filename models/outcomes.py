@@ -90,26 +90,38 @@ def cancellations(orders: Table, as_of_end) -> Table:
             .select("order_id", cancelled_at=_.updated_at, cancelled_by=_.cancelled_by))
 
 
-def shipments_by(deadlines: Table, shipments: Table, cut_column: str, prefix: str) -> Table:
-    """Per order, the shipments known before the order's `cut_column` moment, and how many
-    of them were shipped and delivered before it (one row per order with any such shipment)."""
-    cut = deadlines.select("order_id", cut=deadlines[cut_column])
-    versions = shipments.join(cut, "order_id").filter(_.updated_at < _.cut)
-    per_shipment = versions.group_by(["order_id", "shipment_id"]).aggregate(
-        shipped=(_.shipped_at < _.cut).fill_null(False).any(),
-        delivered=(_.delivered_at < _.cut).fill_null(False).any(),
-        tracking_valid=_.has_valid_tracking.fill_null(False).cast("int64").min(),
-        shipped_at=_.shipped_at.min(),
-        delivered_at=_.delivered_at.min(),
-    )
-    return per_shipment.group_by("order_id").aggregate(**{
-        f"{prefix}_shipments": _.count(),
-        f"{prefix}_shipped": _.shipped.cast("int64").sum(),
-        f"{prefix}_delivered": _.delivered.cast("int64").sum(),
-        f"{prefix}_tracked": _.tracking_valid.sum(),
-        f"{prefix}_first_shipped_at": _.shipped_at.min(),
-        f"{prefix}_last_delivered_at": _.delivered_at.max(),
-    })
+def shipments_at(deadlines: Table, shipments: Table, cuts: dict[str, str]) -> Table:
+    """Per order, for each cut (prefix -> a moment column of `deadlines`): the shipments known
+    before that moment, and how many of them were shipped and delivered before it.
+
+    One join and one pass over the shipment versions for every cut: a version counts for a
+    cut only if it was recorded (`updated_at`) before it. An order with no shipment known
+    at a cut has 0 shipments there (NULL when it has no shipment at all)."""
+    moments = deadlines.select("order_id", *cuts.values())
+    versions = shipments.join(moments, "order_id")
+    per_shipment = {}
+    for prefix, cut in cuts.items():
+        moment = versions[cut]
+        known = (versions.updated_at < moment).fill_null(False)
+        per_shipment |= {
+            f"{prefix}_known": known.any(),
+            f"{prefix}_shipped": (known & (versions.shipped_at < moment).fill_null(False)).any(),
+            f"{prefix}_delivered": (known & (versions.delivered_at < moment).fill_null(False)).any(),
+            f"{prefix}_tracking_valid": known.ifelse(versions.has_valid_tracking.fill_null(False).cast("int64"),
+                                                     None).min(),
+            f"{prefix}_delivered_at": known.ifelse(versions.delivered_at, None).min(),
+        }
+    shipped = versions.group_by(["order_id", "shipment_id"]).aggregate(**per_shipment)
+    per_order = {}
+    for prefix in cuts:
+        per_order |= {
+            f"{prefix}_shipments": shipped[f"{prefix}_known"].cast("int64").sum(),
+            f"{prefix}_shipped": shipped[f"{prefix}_shipped"].cast("int64").sum(),
+            f"{prefix}_delivered": shipped[f"{prefix}_delivered"].cast("int64").sum(),
+            f"{prefix}_tracked": shipped[f"{prefix}_tracking_valid"].sum(),
+            f"{prefix}_last_delivered_at": shipped[f"{prefix}_delivered_at"].max(),
+        }
+    return shipped.group_by("order_id").aggregate(**per_order)
 
 
 def dispute_decisions(disputes: Table, deadlines: Table, as_of_end) -> Table:
@@ -148,9 +160,8 @@ def order_outcomes(orders: Table, shipments: Table, disputes: Table, as_of: dt.d
     base = with_deadlines(placed, rules)
     joined = base
     for right in (cancellations(orders, as_of_end),
-                  shipments_by(base, shipments, "ship_due_at", "at_ship_due"),
-                  shipments_by(base, shipments, "delivery_due_at", "at_delivery_due"),
-                  shipments_by(base, shipments, "non_delivery_due_at", "at_nd"),
+                  shipments_at(base, shipments, {"at_ship_due": "ship_due_at", "at_delivery_due": "delivery_due_at",
+                                                 "at_nd": "non_delivery_due_at"}),
                   dispute_decisions(disputes, base, as_of_end)):
         joined = left_join_on(joined, right, "order_id")
     return _decide(joined, as_of_end)
