@@ -23,7 +23,7 @@ from pipelines.warehouse import literal, quote
 
 LINEAGE = ("load_id", "load_seq", "file_sha256", "line_number")
 CHUNK_VIEW = "_chunk_raw"
-CHUNK_TABLES = ("_chunk_typed", "_verdict", "_parsed", "_checked_base", "_checked")
+CHUNK_TABLES = ("_chunk_typed", "_verdict", "_repeats", "_checked")
 
 
 def start_chunk(con: duckdb.DuckDBPyConnection) -> None:
