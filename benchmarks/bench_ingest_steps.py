@@ -36,6 +36,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+each: dict = defaultdict(list)  # step -> CPU seconds of each call, in call order
+
+
 def _timed(name: str, function, totals: dict):
     def wrapper(*args, **kwargs):
         cpu, wall = _cpu(), time.perf_counter()
@@ -45,6 +48,7 @@ def _timed(name: str, function, totals: dict):
             totals[name]["cpu"] += _cpu() - cpu
             totals[name]["wall"] += time.perf_counter() - wall
             totals[name]["calls"] += 1
+            each[name].append(round(_cpu() - cpu, 2))
     return wrapper
 
 
@@ -89,7 +93,8 @@ def main(argv=None) -> None:
     cpu, wall = _cpu(), time.perf_counter()
     report = ingest_step(DataPaths(args.data_dir), load_config(), "bench-ingest-steps")
     result = {"cpu": _cpu() - cpu, "wall": time.perf_counter() - wall, "rows_loaded": report.rows_loaded,
-              "steps": {k: {m: round(v, 2) for m, v in t.items()} for k, t in sorted(totals.items())}}
+              "steps": {k: {m: round(v, 2) for m, v in t.items()} for k, t in sorted(totals.items())},
+              "each_call": {k: v for k, v in each.items() if len(v) < 200}}
     print(f"{'step':<22}{'calls':>7}{'cpu s':>9}{'wall s':>9}")
     for name, t in sorted(totals.items(), key=lambda item: -item[1]["cpu"]):
         print(f"{name:<22}{t['calls']:>7}{t['cpu']:>9.2f}{t['wall']:>9.2f}")

@@ -160,11 +160,22 @@ def _count_per_file(con, suite: tuple[Expectation, ...]) -> dict[str, dict]:
 
 def _run_gx(con, source: Source, suite: tuple[Expectation, ...], future_limit: datetime) -> dict[str, dict] | None:
     """GX over the checked rows (None when there are none: GX has nothing to say)."""
-    columns = ", ".join(quote(c) for c in _gx_columns(suite))
-    frame = con.execute(f"SELECT {columns} FROM _checked ORDER BY load_id, line_number").df()
+    frame = _frame(con, _gx_columns(suite))
     if frame.empty:
         return None
     return run_suite(source.name, frame, suite, future_limit)
+
+
+def _frame(con, columns: list[str]):
+    """The checked rows' `columns` in file order as pandas, through Arrow: half the CPU of .df().
+
+    Decimals become doubles in SQL, as .df() makes them (Arrow would give Python Decimals).
+    """
+    relation = con.sql(f"SELECT {', '.join(quote(c) for c in columns)} FROM _checked")
+    picked = ", ".join(f"CAST({quote(c)} AS DOUBLE) AS {quote(c)}" if str(t).startswith("DECIMAL") else quote(c)
+                       for c, t in zip(relation.columns, relation.types))
+    ordered = con.sql(f"SELECT {picked} FROM _checked ORDER BY load_id, line_number")
+    return ordered.to_arrow_table().to_pandas(date_as_object=False)
 
 
 def _gx_columns(suite: tuple[Expectation, ...]) -> list[str]:
