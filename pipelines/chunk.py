@@ -9,6 +9,8 @@ keeps its file and line. The chunk's tables (gone with the connection, never com
                 until they are committed to raw.<source>
   _chunk_typed  rows of the files that have every required column, typed (typing_rules.py)
   _verdict      each row's outcome: staged | quarantined | pending, with reason (validate.py)
+  _repeats      lines identical to an earlier line of their file (validate.py)
+  _checked      the other typed lines, narrowed to the columns the rules read (validate.py)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pipelines.warehouse import literal, quote
 
 LINEAGE = ("load_id", "load_seq", "file_sha256", "line_number")
 CHUNK_VIEW = "_chunk_raw"
-CHUNK_TABLES = ("_chunk_typed", "_verdict", "_repeats", "_checked")
+CHUNK_TABLES = ("_chunk_typed", "_verdict", "_shared_versions", "_repeats", "_checked")
 
 
 def start_chunk(con: duckdb.DuckDBPyConnection) -> None:

@@ -75,11 +75,11 @@ def _set_aside_repeats(con, source: Source) -> None:
     """
     columns = ", ".join(quote(c) for c in source.column_names)
     version = f"load_id, {quote(source.key)}, updated_at"
-    shared = (f"SELECT {version} FROM _chunk_typed WHERE __reason IS NULL "
-              f"GROUP BY {version} HAVING count(*) > 1")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_versions AS SELECT {version} FROM _chunk_typed "
+                f"WHERE __reason IS NULL GROUP BY {version} HAVING count(*) > 1")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _repeats AS SELECT load_id, line_number, __first_line FROM ("
                 f"SELECT load_id, line_number, min(line_number) OVER (PARTITION BY load_id, {columns}) AS __first_line "
-                f"FROM _chunk_typed SEMI JOIN ({shared}) USING ({version}) WHERE __reason IS NULL) "
+                f"FROM _chunk_typed SEMI JOIN _shared_versions USING ({version}) WHERE __reason IS NULL) "
                 f"WHERE __first_line < line_number")
     con.execute("INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'duplicate_row', NULL, "
                 "printf('identical to line %d of the same file', __first_line) FROM _repeats")
@@ -101,26 +101,35 @@ def _build_checked(con, source: Source, suite: tuple[Expectation, ...]) -> None:
     """_checked: one row per kept line (the columns the rules read), its referenced record's context,
     whether it passes the row rules, and the version counts. One statement, no wide copies."""
     kept = ", ".join(f"p.{quote(c)}" for c in ("load_id", "line_number", *_read_columns(source, suite)))
-    lines = f"_chunk_typed p ANTI JOIN _repeats USING (load_id, line_number)"
+    lines = "_chunk_typed p ANTI JOIN _repeats USING (load_id, line_number)"
     ref = REFERENCES.get(source.name)
     if ref is None:
         base = f"SELECT {kept}, true AS __ref_found FROM {lines} WHERE p.__reason IS NULL"
     else:
         target = SOURCES[ref.target]
         key = quote(target.key)
-        picked = "".join(f", {quote(column)} AS {quote(alias)}" for alias, column in ref.context.items())
-        # The referenced record's current version: greatest updated_at, ties to the last load.
+        # The referenced record's current version: greatest updated_at, ties to the last load (and
+        # line). An aggregate, not a window: arg_max_null keeps a NULL value where the version has one.
+        latest = "{'updated_at': updated_at, 'load_seq': load_seq, 'line_number': line_number}"
+        picked = "".join(f", arg_max_null({quote(column)}, {latest}) AS {quote(alias)}"
+                         for alias, column in ref.context.items())
         current = (f"SELECT {key} AS __ref_key{picked} FROM staging.{target.name} "
                    f"WHERE {key} IN (SELECT {quote(ref.column)} FROM _chunk_typed WHERE __reason IS NULL) "
-                   f"QUALIFY row_number() OVER "
-                   f"(PARTITION BY {key} ORDER BY updated_at DESC, load_seq DESC, line_number DESC) = 1")
+                   f"GROUP BY {key}")
         context = "".join(f"ref.{quote(alias)}, " for alias in ref.context)
         base = (f"SELECT {kept}, {context}ref.__ref_key IS NOT NULL AS __ref_found FROM {lines} "
                 f"LEFT JOIN ({current}) ref ON ref.__ref_key = p.{quote(ref.column)} WHERE p.__reason IS NULL")
     others = " OR ".join(f"coalesce({e.fails}, false)" for e in suite[:-1])
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT *, sum(passes_row_rules::INTEGER) OVER "
-                f"(PARTITION BY load_id, {quote(source.key)}, updated_at) AS __versions "
-                f"FROM (SELECT *, NOT ({others}) AS passes_row_rules FROM ({base}))")
+    # __versions: passing rows sharing the row's load_id, key and updated_at. Only the versions
+    # found more than once among the typed rows (_shared_versions, few) need counting; any
+    # other row is alone in its version.
+    version = f"load_id, {quote(source.key)}, updated_at"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS "
+                f"WITH c AS MATERIALIZED (SELECT *, NOT ({others}) AS passes_row_rules FROM ({base})), "
+                f"v AS (SELECT {version}, sum(passes_row_rules::INTEGER) AS __versions FROM c "
+                f"SEMI JOIN _shared_versions USING ({version}) GROUP BY ALL) "
+                f"SELECT c.*, coalesce(v.__versions, c.passes_row_rules::INTEGER) AS __versions "
+                f"FROM c LEFT JOIN v USING ({version})")
 
 
 def _decide(con, source: Source, suite: tuple[Expectation, ...]) -> None:
