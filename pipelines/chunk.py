@@ -9,6 +9,8 @@ keeps its file and line. The chunk's tables (gone with the connection, never com
                 until they are committed to raw.<source>
   _chunk_typed  rows of the files that have every required column, typed (typing_rules.py)
   _verdict      each row's outcome: staged | quarantined | pending, with reason (validate.py)
+  _repeats      lines identical to an earlier line of their file (validate.py)
+  _checked      the other typed lines, narrowed to the columns the rules read (validate.py)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pipelines.warehouse import literal, quote
 
 LINEAGE = ("load_id", "load_seq", "file_sha256", "line_number")
 CHUNK_VIEW = "_chunk_raw"
-CHUNK_TABLES = ("_chunk_typed", "_verdict", "_parsed", "_checked_base", "_checked")
+CHUNK_TABLES = ("_chunk_typed", "_verdict", "_shared_versions", "_repeats", "_checked")
 
 
 def start_chunk(con: duckdb.DuckDBPyConnection) -> None:
@@ -46,20 +48,48 @@ def read_file(source: Source, landing_file: LandingFile, entry: dict) -> tuple[p
     Raises FileRejected when the file cannot be read at all.
     """
     header, rows = read_rows(landing_file)
-    lineage = (f"{literal(entry['load_id'])} AS load_id, {int(entry['load_seq'])}::BIGINT AS load_seq, "
-               f"{literal(landing_file.sha256)} AS file_sha256, line_number, {literal(landing_file.relative)} AS file_path")
-    reader = file_reader()
-    reader.register("_file_rows", rows)
-    try:
-        shaped = reader.sql(f"SELECT {text_columns(source, header)}, {extra_columns(source, header)} AS extra_columns, "
-                            f"raw_record, {lineage} FROM _file_rows").to_arrow_table()
-    finally:
-        reader.unregister("_file_rows")
+    shaped = (_shaped_by_duckdb if any(h not in source.column_names for h in header) else _shaped)(
+        source, header, rows, entry, landing_file).cast(chunk_schema(source))
     missing = [c for c in source.required_names if c not in header]
     if not missing:
         return shaped, None
     return shaped, (f"missing required column{'s' if len(missing) > 1 else ''} "
                     f"{', '.join(missing)} (the header has: {', '.join(header)}){_delimiter_hint(header)}")
+
+
+def chunk_schema(source: Source) -> pa.Schema:
+    """_chunk_raw's columns: raw.<source>'s, then file_path."""
+    text = [pa.field(name, pa.string()) for name in (*source.column_names, "extra_columns", "raw_record")]
+    return pa.schema([*text, pa.field("load_id", pa.string()), pa.field("load_seq", pa.int64()),
+                      pa.field("file_sha256", pa.string()), pa.field("line_number", pa.int64()),
+                      pa.field("file_path", pa.string())])
+
+
+def _shaped(source: Source, header: list[str], rows: pa.Table, entry: dict, landing_file: LandingFile) -> pa.Table:
+    """A file without unknown columns, shaped in Arrow: the columns picked, the file's constants added
+    (a second DuckDB query per file cost more than reading the file)."""
+    n = rows.num_rows
+    missing = pa.nulls(n, pa.string())
+    columns = [rows.column(c) if c in header else missing for c in source.column_names]
+    constants = [pa.repeat(pa.scalar(v, t), n) for v, t in (
+        (entry["load_id"], pa.string()), (int(entry["load_seq"]), pa.int64()), (landing_file.sha256, pa.string()))]
+    columns += [missing, rows.column("raw_record"), *constants, rows.column("line_number"),
+                pa.repeat(pa.scalar(landing_file.relative, pa.string()), n)]
+    return pa.Table.from_arrays(columns, schema=chunk_schema(source))
+
+
+def _shaped_by_duckdb(source: Source, header: list[str], rows: pa.Table, entry: dict,
+                      landing_file: LandingFile) -> pa.Table:
+    """A file with unknown columns: they are kept as one JSON object (extra_columns)."""
+    lineage = (f"{literal(entry['load_id'])} AS load_id, {int(entry['load_seq'])}::BIGINT AS load_seq, "
+               f"{literal(landing_file.sha256)} AS file_sha256, line_number, {literal(landing_file.relative)} AS file_path")
+    reader = file_reader()
+    reader.register("_file_rows", rows)
+    try:
+        return reader.sql(f"SELECT {text_columns(source, header)}, {extra_columns(source, header)} AS extra_columns, "
+                          f"raw_record, {lineage} FROM _file_rows").to_arrow_table()
+    finally:
+        reader.unregister("_file_rows")
 
 
 def seal_chunk(con: duckdb.DuckDBPyConnection, files: list[pa.Table], rejected: dict[str, str]) -> None:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 import duckdb
+import pyarrow as pa
 
 from pipelines import batch_checks
 from pipelines.chunk import drop_chunk, read_file, rows_per_file, seal_chunk, start_chunk, type_chunk
@@ -134,11 +135,13 @@ class _Loader:
         self.report.add_seconds("validate_gx", outcome.gx_seconds)
         counts = rows_per_file(self.con, [e["load_id"] for _, e in self.chunk])
         history = batch_checks.volume_history(self.con, source.name, self.quality)
+        own: dict[str, list[dict]] = {}
+        for r in outcome.results:
+            own.setdefault(r["load_id"], []).append(r)
         decided = []
         for _landing_file, entry in self.chunk:
             judged = self._judge_file(source, entry, counts, history)
-            own = [r for r in outcome.results if r["load_id"] == entry["load_id"]]
-            decided.append((entry, own + judged))
+            decided.append((entry, own.get(entry["load_id"], []) + judged))
         self._commit(source, decided, counts)
         if outcome.mismatches:
             self._record([result(source.name, None, None, "gx_agrees_with_sql", CRITICAL, 1, 1,
@@ -179,7 +182,7 @@ class _Loader:
                 mine = counts[entry["load_id"]]
                 entry.update(rows_in=mine["rows_in"], rows_loaded=mine["staged"], rows_quarantined=mine["quarantined"],
                              rows_pending=mine["pending"], finished_at=utcnow())
-                _write_ledger(self.con, entry)
+            _write_ledger(self.con, [entry for entry, _results in decided])
         spent = time.perf_counter() - clock
         self.report.add_seconds("commit", spent)
         for entry, results in decided:
@@ -194,7 +197,7 @@ class _Loader:
         with transaction(self.con):
             write_results(self.con, self.report.run_id, results, utcnow())
             entry.update(finished_at=utcnow())
-            _write_ledger(self.con, entry)
+            _write_ledger(self.con, [entry])
         self._done(entry, results)
 
     def _record(self, results: list[dict]) -> None:
@@ -229,14 +232,19 @@ def _finish_run(con, config: Config, report: IngestReport, started: datetime, fi
                   failure["observed_value"])
 
 
-LEDGER_COLUMNS = (
-    "load_id", "load_seq", "run_id", "source", "file_path", "file_sha256", "file_format",
-    "file_bytes", "status", "rows_in", "rows_loaded", "rows_quarantined", "rows_pending", "error",
-    "duplicate_of", "started_at", "finished_at", "seconds",
-)
+LEDGER_SCHEMA = pa.schema([
+    ("load_id", pa.string()), ("load_seq", pa.int64()), ("run_id", pa.string()), ("source", pa.string()),
+    ("file_path", pa.string()), ("file_sha256", pa.string()), ("file_format", pa.string()),
+    ("file_bytes", pa.int64()), ("status", pa.string()), ("rows_in", pa.int64()), ("rows_loaded", pa.int64()),
+    ("rows_quarantined", pa.int64()), ("rows_pending", pa.int64()), ("error", pa.string()),
+    ("duplicate_of", pa.string()), ("started_at", pa.timestamp("us")), ("finished_at", pa.timestamp("us")),
+    ("seconds", pa.float64()),
+])
 
 
-def _write_ledger(con: duckdb.DuckDBPyConnection, entry: dict) -> None:
-    placeholders = ", ".join("?" for _ in LEDGER_COLUMNS)
-    con.execute(f"INSERT INTO meta.load_ledger ({', '.join(LEDGER_COLUMNS)}) VALUES ({placeholders})",
-                [entry[c] for c in LEDGER_COLUMNS])
+def _write_ledger(con: duckdb.DuckDBPyConnection, entries: list[dict]) -> None:
+    """One insert from an Arrow table for a chunk's files (an INSERT per file cost ~1.5 ms each)."""
+    rows = pa.Table.from_pylist([{c: entry[c] for c in LEDGER_SCHEMA.names} for entry in entries],  # noqa: F841
+                                schema=LEDGER_SCHEMA)
+    columns = ", ".join(LEDGER_SCHEMA.names)
+    con.execute(f"INSERT INTO meta.load_ledger ({columns}) SELECT {columns} FROM rows")

@@ -34,15 +34,22 @@ def insert_raw(con: duckdb.DuckDBPyConnection, source: Source, load_id: str | No
 
 
 def insert_typed(con, source: Source, load_id: str | None, run_id: str, now: datetime) -> None:
-    """Staged rows into staging.<source>, pending rows into pending.<source>."""
+    """Staged rows into staging.<source>, pending rows into pending.<source>.
+
+    Every row of _chunk_typed has a verdict, and nearly all are staged: staging takes the
+    rows not decided otherwise (an anti-join against the few others), not a join of the
+    chunk with its whole verdict.
+    """
     names = ", ".join(quote(c) for c in (*source.column_names, *LINEAGE))
     picked = ", ".join(f"t.{quote(c)}" for c in (*source.column_names, *LINEAGE))
-    verdict = f"FROM _chunk_typed t JOIN _verdict v USING (load_id, line_number) WHERE v.outcome = "
-    con.execute(f"INSERT INTO staging.{source.name} ({names}) SELECT {picked} {verdict}'staged'{_only(load_id, 't')}",
-                _params(load_id))
+    con.execute(f"INSERT INTO staging.{source.name} ({names}) SELECT {picked} FROM _chunk_typed t ANTI JOIN "
+                f"(SELECT load_id, line_number FROM _verdict WHERE outcome <> 'staged') v USING (load_id, line_number) "
+                f"WHERE true{_only(load_id, 't')}", _params(load_id))
     con.execute(
         f"INSERT INTO pending.{source.name} ({names}, file_path, pending_reason, first_seen_at, first_seen_run_id) "
-        f"SELECT {picked}, t.file_path, v.detail, $now, $run_id {verdict}'pending'{_only(load_id, 't')}",
+        f"SELECT {picked}, t.file_path, v.detail, $now, $run_id FROM _chunk_typed t JOIN "
+        f"(SELECT load_id, line_number, detail FROM _verdict WHERE outcome = 'pending') v USING (load_id, line_number) "
+        f"WHERE true{_only(load_id, 't')}",
         _params(load_id, now=now, run_id=run_id))
 
 

@@ -28,12 +28,6 @@ class Check:
     message: str  # printf template; %s is the value
 
 
-def cleaned(column: str, null_tokens: tuple[str, ...]) -> str:
-    """The column's text trimmed, with empty strings and null tokens turned into NULL."""
-    tokens = ", ".join(literal(t) for t in ("", *null_tokens))
-    return f"CASE WHEN trim({quote(column)}) IN ({tokens}) THEN NULL ELSE trim({quote(column)}) END"
-
-
 def typed_value(column: Column, v: str) -> str:
     """SQL giving the typed value of cleaned text `v` (NULL when it does not type)."""
     if column.kind == "timestamp":
@@ -47,12 +41,12 @@ def typed_value(column: Column, v: str) -> str:
     return v
 
 
-def checks(column: Column, v: str) -> list[Check]:
-    """The column's failure conditions, most basic first."""
+def checks(column: Column, v: str, typed: str | None = None) -> list[Check]:
+    """The column's failure conditions, most basic first; `typed` is the typed value (default: cast `v` inline)."""
     found = []
     if column.required:
         found.append(Check("missing_required", f"{v} IS NULL", f"required column {column.name} is empty"))
-    typed = typed_value(column, v)
+    typed = typed or typed_value(column, v)
     if column.kind == "timestamp":
         found.append(Check("bad_timestamp", f"{v} IS NOT NULL AND ({typed} IS NULL OR NOT isfinite({typed}))",
                            f"{column.name} = \"%s\" is not an ISO-8601 timestamp"))
@@ -73,25 +67,41 @@ def typing_select(source: Source, present: set[str], null_tokens: tuple[str, ...
     """SELECT over `relation`: the `carried` columns, typed columns, and __reason, __column, __detail.
 
     Contract columns missing from the file (optional ones) come out NULL. Values in the
-    detail are cut to 80 characters so a megabyte-long field cannot flood a report.
+    detail are cut to 80 characters so a megabyte-long field cannot flood a report. Each
+    value is trimmed, cleaned and cast once, in nested selects, and the failure conditions
+    read the typed values: written inline, every CASE branch cast every column again.
     """
-    cleaned_exprs, typed_exprs, reason_cases, column_cases, detail_cases = [], [], [], [], []
+    trimmed, cleaned_exprs, typed_exprs, reason_cases, column_cases, detail_cases = [], [], [], [], [], []
     for column in source.columns:
-        v = f"_clean_{column.name}"
-        cleaned_exprs.append(f"{cleaned(column.name, null_tokens) if column.name in present else 'NULL::VARCHAR'} AS {v}")
-        typed_exprs.append(f"{typed_value(column, v)} AS {quote(column.name)}")
-        for check in checks(column, v):
+        v, t = f"_clean_{column.name}", f"_typed_{column.name}"
+        trimmed.append(f"{_trimmed(column.name) if column.name in present else 'NULL::VARCHAR'} AS {v}")
+        cleaned_exprs.append(f"{_nulled(v, null_tokens)} AS {v}")
+        typed_exprs.append(f"{typed_value(column, v)} AS {t}")
+        for check in checks(column, v, t):
             shown = f"left({v}, 80)"
             reason_cases.append(f"WHEN {check.condition} THEN {literal(check.reason)}")
             column_cases.append(f"WHEN {check.condition} THEN {literal(column.name)}")
             detail_cases.append(f"WHEN {check.condition} THEN printf({literal(check.message)}, {shown})"
                                 if "%s" in check.message else f"WHEN {check.condition} THEN {literal(check.message)}")
     malformed = "raw_record IS NOT NULL"
+    kept = ", ".join(quote(c) for c in (*carried, "raw_record"))
+    cleaned_names = ", ".join(f"_clean_{c.name}" for c in source.columns)
+    inner = (f"SELECT {kept}, {', '.join(cleaned_exprs)} FROM (SELECT {kept}, {', '.join(trimmed)} FROM {relation})")
     return (
-        f"SELECT {', '.join(quote(c) for c in carried)}, {', '.join(typed_exprs)}, "
+        f"SELECT {', '.join(quote(c) for c in carried)}, "
+        f"{', '.join(f'_typed_{c.name} AS {quote(c.name)}' for c in source.columns)}, "
         f"CASE WHEN {malformed} THEN 'malformed_record' {' '.join(reason_cases)} END AS __reason, "
         f"CASE WHEN {malformed} THEN NULL {' '.join(column_cases)} END AS __column, "
         f"CASE WHEN {malformed} THEN 'the record could not be split into the file''s columns (its text is in raw_record)' "
         f"{' '.join(detail_cases)} END AS __detail "
-        f"FROM (SELECT *, {', '.join(cleaned_exprs)} FROM {relation})"
+        f"FROM (SELECT {kept}, {cleaned_names}, {', '.join(typed_exprs)} FROM ({inner}))"
     )
+
+
+def _trimmed(column: str) -> str:
+    return f"trim({quote(column)})"
+
+
+def _nulled(v: str, null_tokens: tuple[str, ...]) -> str:
+    tokens = ", ".join(literal(t) for t in ("", *null_tokens))
+    return f"CASE WHEN {v} IN ({tokens}) THEN NULL ELSE {v} END"

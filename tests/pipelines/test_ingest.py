@@ -224,10 +224,10 @@ def test_a_failure_inside_a_files_transaction_leaves_no_trace(paths, config, kno
     land(paths, "orders", "a.csv", csv_text([order_row("O1"), order_row("O2", order_amount_usd="-1.00")]))
     land(paths, "orders", "b.csv", csv_text([order_row("O1", "2024-01-09T00:00:00Z", "shipped")]))
 
-    def crash(con, entry):
-        if entry["file_path"] == "orders/b.csv":
+    def crash(con, entries):
+        if any(entry["file_path"] == "orders/b.csv" for entry in entries):
             raise RuntimeError("disk full")  # after raw, staging and quarantine were written
-        original(con, entry)
+        original(con, entries)
 
     original = ingest_module._write_ledger
     monkeypatch.setattr(ingest_module, "_write_ledger", crash)
