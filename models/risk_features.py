@@ -71,17 +71,6 @@ EVENTS = ("new_buyers", "disputes_opened", "disputes_lost", "handling_days", "sh
 # not known delivered (neither cancelled), and disputes open. They lead non-delivery and
 # lost disputes, which the facts record only at maturity.
 STOCKS = ("overdue_unshipped", "overdue_undelivered", "open_disputes")
-# Days since the last day on which one of these was filed: a defect (at maturity), a
-# supplier cancellation, a non-delivery, a late shipment, a dispute opened or lost.
-LAST_EVENTS = ("order_defect", "supplier_cancellation", "non_delivery", "late_shipment", "disputes_opened",
-               "disputes_lost")
-# Defects known early, per order placed in the window (the facts' rates divide by the
-# orders matured in it, which lag by the maturity delay): cancellations and non-deliveries
-# as filed, and disputes lost when decided.
-EARLY_DEFECTS = ("supplier_cancellation", "non_delivery", "disputes_lost")
-# The signal window's fastest signals.
-SIGNAL_FEATURES = ("orders_@_log", "rate_late_shipment_@", "disputes_opened_per_order_@", "mean_handling_days_@",
-                   "mean_ship_slack_days_@", "early_defects_per_order_@")
 # The buyer's orders with every supplier, and how many of them its suppliers cancelled or
 # it disputed, and won, as recorded before an order's placement.
 BUYER_HISTORY = ("buyer_orders", "buyer_supplier_cancellations", "buyer_disputes_opened", "buyer_disputes_lost")
@@ -109,17 +98,11 @@ class FeatureSettings:
     priors: PriorSettings
     recent_prior_strength: float
     recent_window_days: int = 30
-    signal_window_days: int = 7
     outcome_rules: OutcomeRules = CONTRACT_RULES
 
     @property
     def windows(self) -> tuple[int, int, int]:
         return self.recent_window_days, self.short_window_days, self.long_window_days
-
-    @property
-    def summed_windows(self) -> tuple[int, ...]:
-        """Every window the evidence is summed over: the signal window and `windows`."""
-        return self.signal_window_days, *self.windows
 
 
 @dataclass(frozen=True)
@@ -358,9 +341,8 @@ def _dispute_flows(disputed: Table) -> Table:
 def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Table:
     """One row per point (supplier_id, point_on): x_<m>_<w>, n_<m>_<w> summed over the daily
     evidence (integer millionths) of the w days before point_on (w = ALL_TIME: every day
-    before it), as float64 units; and days_since_<e> for each of LAST_EVENTS in the
-    evidence: days from the last day before point_on with one of them (NULL: none yet).
-    Integer running sums are exact, whatever the engine's order of addition."""
+    before it), as float64 units. Integer running sums are exact, whatever the engine's
+    order of addition."""
     values = [c for c in daily.columns if c[:2] in ("x_", "n_")]
     facts = daily.select("supplier_id", key=daily.day_number, kind=ibis.literal(1, "int32"),
                          point_on=ibis.null("date"), lag=ibis.literal(-1, "int32"),
@@ -371,17 +353,12 @@ def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Ta
                              **{c: ibis.literal(0, "int64") for c in values}) for lag in lags]
     stream = ibis.union(facts, *markers)
     running = ibis.cumulative_window(group_by="supplier_id", order_by=["key", "kind"])
-    # the last day before the point with any of the event: a running max of day numbers
-    events = [m for m in LAST_EVENTS if f"x_{m}" in values]
-    lasts = {f"last_{m}": (stream[f"x_{m}"] > 0).ifelse(stream.key, None).max().over(running) for m in events}
-    totals = stream.mutate(**{c: stream[c].sum().over(running) for c in values}, **lasts).filter(_.kind == 0)
+    totals = stream.mutate(**{c: stream[c].sum().over(running) for c in values}).filter(_.kind == 0)
     at = {f"{c}@{lag}": (totals.lag == lag).ifelse(totals[c], None).max() for c in values for lag in lags}
-    at |= {c: (totals.lag == ALL_TIME).ifelse(totals[c], None).max() for c in lasts}
     wide = totals.group_by(["supplier_id", "point_on"]).aggregate(**at)
     sums = {f"{c}_{w}": (wide[f"{c}@{ALL_TIME}"] - (wide[f"{c}@{w}"] if w != ALL_TIME else 0)).cast("float64") / MICRO
             for c in values for w in sorted({ALL_TIME, *windows})}
-    since = {f"days_since_{m}": (_day_number(wide.point_on) - wide[f"last_{m}"]).cast("float64") for m in events}
-    return wide.select("supplier_id", "point_on", **sums, **since)
+    return wide.select("supplier_id", "point_on", **sums)
 
 
 def supplier_versions_before(suppliers: Table, points: Table) -> Table:
@@ -504,10 +481,6 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
     names += [f"shrunk_{_failure(m)}_{w}" for w in (l, s) for m in SHRUNK_METRICS]
     names += [f"trend_{_failure(m)}" for m in TREND_METRICS] + ["prior_order_defect"]
     names += [f"{name.removesuffix('_@')}_change" for name in RECENT_CHANGES]
-    names += [f"{m}_per_order_{w}" for m in EARLY_DEFECTS[:2] for w in (r, s, l)]
-    names += [f"early_defects_per_order_{w}" for w in (r, s, l)] + [f"order_defects_{w}_log" for w in (s, l, "all")]
-    names += [f"days_since_{m}" for m in LAST_EVENTS]
-    names += [name.replace("@", str(settings.signal_window_days)) for name in SIGNAL_FEATURES]
     return names
 
 
@@ -524,7 +497,7 @@ def supplier_context(attributes: Table, sources: Sources, points: Table, months:
     all_points = cache("risk_points", ibis.union(points, month_points, distinct=True))
     daily = cache("risk_daily_evidence", daily_evidence(
         sources.facts, attributes, sources.orders, sources.shipments, sources.disputes, settings.outcome_rules))
-    evidence = cache("risk_evidence", evidence_before(daily, all_points, settings.summed_windows))
+    evidence = cache("risk_evidence", evidence_before(daily, all_points, settings.windows))
     versions = cache("risk_versions", supplier_versions_before(suppliers, all_points))
     priors = cache("risk_priors", cohort_priors(evidence.filter(_.point_on.isin(months)),
                                                 versions.filter(_.point_on.isin(months)), months, settings))
@@ -550,7 +523,6 @@ def order_features(orders: Table, context: Table, settings: FeatureSettings) -> 
     f |= {f"{name.removesuffix('_@')}_change": f[name.replace("@", str(r))] - f[name.replace("@", str(l))]
           for name in RECENT_CHANGES}
     f["prior_order_defect"] = t.prior_order_defect
-    f |= _early_signals(t, settings)
     return t.select("order_id", "supplier_id", "placed_on",
                     **{n: f[n].cast("float64") for n in feature_columns(settings)})
 
@@ -609,26 +581,6 @@ def _leading_signals(t: Table, settings: FeatureSettings) -> dict:
         f |= {f"mean_{e}_{w}": _rate(t[f"x_{e}_{w}"], t[f"n_{e}_{w}"]) for w in settings.windows}
     f[f"shipments_per_order_{l}"] = _rate(t[f"n_handling_days_{l}"], t[f"n_orders_{l}"])
     f |= {f"{stock}_per_order": _rate(t[f"x_{stock}_{ALL_TIME}"], t[f"n_orders_{s}"]) for stock in STOCKS}
-    return f
-
-
-def _early_signals(t: Table, settings: FeatureSettings) -> dict:
-    """Defects known early per order placed, defect counts, days since the last event of
-    each kind, and the signal window's fastest signals."""
-    r, s, l = settings.windows
-    q = settings.signal_window_days
-
-    def early(w) -> ibis.Value:
-        return sum((t[f"x_{m}_{w}"] for m in EARLY_DEFECTS), ibis.literal(0.0))
-
-    f = {f"{m}_per_order_{w}": _rate(t[f"x_{m}_{w}"], t[f"n_orders_{w}"]) for m in EARLY_DEFECTS[:2] for w in (r, s, l)}
-    f |= {f"early_defects_per_order_{w}": _rate(early(w), t[f"n_orders_{w}"]) for w in (q, r, s, l)}
-    f |= {f"order_defects_{w}_log": _log1p(t[f"x_order_defect_{ALL_TIME if w == 'all' else w}"]) for w in (s, l, "all")}
-    f |= {f"days_since_{m}": t[f"days_since_{m}"] for m in LAST_EVENTS}
-    f[f"orders_{q}_log"] = _log1p(t[f"n_orders_{q}"])
-    f[f"rate_late_shipment_{q}"] = _rate(t[f"x_late_shipment_{q}"], t[f"n_late_shipment_{q}"])
-    f[f"disputes_opened_per_order_{q}"] = _rate(t[f"x_disputes_opened_{q}"], t[f"n_orders_{q}"])
-    f |= {f"mean_{e}_{q}": _rate(t[f"x_{e}_{q}"], t[f"n_{e}_{q}"]) for e in ("handling_days", "ship_slack_days")}
     return f
 
 
