@@ -86,7 +86,8 @@ def test_backtest_never_tests_on_an_order_it_trained_on(market):
         assert trained_on <= known
     figures = summarise(results, config, evaluation_day)
     assert {"global_rate", "supplier_raw_rate", "supplier_shrunk_rate", "truth",
-            "hist_gradient_boosting/isotonic", "logistic_regression/sigmoid"} <= set(figures["pooled"])
+            "hist_gradient_boosting/isotonic", "logistic_regression/sigmoid",
+            "boosting_and_logistic/sigmoid"} <= set(figures["pooled"])
     assert json.loads(json.dumps(figures)) == figures
 
 
@@ -105,6 +106,23 @@ def test_calibrated_probabilities_match_known_rates():
         assert abs(p[x == 0].mean() - 0.05) < 0.01 and abs(p[x == 1].mean() - 0.20) < 0.015
         assert evaluation.figures(frame[model.LABEL].to_numpy(), p)["ece"] < 0.01
     assert fitted.calibration_rows == round(n * risk.calibration_share)
+
+
+def test_the_averaged_pipeline_predicts_the_mean_of_its_two_pipelines():
+    """Given orders with a known rate per x (and missing values, which only the trees take
+    as they are): the averaged pipeline's uncalibrated probability is the mean of those of
+    the trees and of the linear model fitted on the same orders."""
+    rng = np.random.default_rng(2)
+    n = 20_000
+    x = rng.integers(0, 3, n).astype(float)
+    x[rng.random(n) < 0.1] = np.nan
+    frame = pl.DataFrame({"x": x, model.LABEL: rng.random(n) < np.where(x == 2, 0.2, 0.05)})
+    risk = load_config().risk
+    predicted = {kind: model.predict(model.fit_model(frame, ["x"], risk, kind=kind, calibration="none").estimator,
+                                     frame, ["x"])
+                 for kind in ("hist_gradient_boosting", "logistic_regression", "boosting_and_logistic")}
+    assert np.allclose(predicted["boosting_and_logistic"],
+                       (predicted["hist_gradient_boosting"] + predicted["logistic_regression"]) / 2)
 
 
 def test_training_is_deterministic(market):
