@@ -100,8 +100,9 @@ def test_calibrated_probabilities_match_known_rates():
     frame = pl.DataFrame({"x": x, "noise": rng.normal(size=n),
                           model.LABEL: rng.random(n) < np.where(x == 1, 0.20, 0.05)})
     risk = load_config().risk
-    for calibration in ("isotonic", "sigmoid"):
-        fitted = model.fit_model(frame, ["x", "noise"], risk, calibration=calibration)
+    for kind, calibration in (("hist_gradient_boosting", "isotonic"), ("hist_gradient_boosting", "sigmoid"),
+                              (risk.model, risk.calibration)):
+        fitted = model.fit_model(frame, ["x", "noise"], risk, kind=kind, calibration=calibration)
         p = model.predict(fitted.estimator, frame, ["x", "noise"])
         assert abs(p[x == 0].mean() - 0.05) < 0.01 and abs(p[x == 1].mean() - 0.20) < 0.015
         assert evaluation.figures(frame[model.LABEL].to_numpy(), p)["ece"] < 0.01
@@ -158,8 +159,8 @@ def test_the_registry_keeps_model_metadata_and_current_pointer(market, trained):
     assert len(meta["data_fingerprint"]) == 64 and meta["libraries"]["scikit-learn"] == "1.9.1"
     assert meta["backtest"]["targets"]["ece"] is not None and len(meta["backtest"]["folds"]) == 2
     # training backtests the model it registers, against the baselines and the truth
-    assert set(meta["backtest"]["pooled"]) == {"hist_gradient_boosting/sigmoid", "global_rate", "supplier_raw_rate",
-                                               "supplier_shrunk_rate", "truth"}
+    assert set(meta["backtest"]["pooled"]) == {f"{config.risk.model}/{config.risk.calibration}", "global_rate",
+                                               "supplier_raw_rate", "supplier_shrunk_rate", "truth"}
     assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="no registered risk model"):
         registry.set_current(paths, "risk-19990101-missing")
@@ -225,7 +226,8 @@ def test_backtest_command_writes_a_report_and_json(market):
                                        "--config", str(config_path)])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
-    assert len(figures["folds"]) == 1 and figures["model"] == "hist_gradient_boosting/sigmoid"
+    configured = f"{load_config().risk.model}/{load_config().risk.calibration}"
+    assert len(figures["folds"]) == 1 and figures["model"] == configured
     page = Path(figures["report"]).read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and "<svg" in page and "supplier_shrunk_rate" in page
     assert json.loads((Path(figures["report"]).parent / "figures.json").read_text())["pooled"] == figures["pooled"]
