@@ -202,7 +202,7 @@ def _check_engine(engine: EngineSettings, marks: dict) -> None:
         raise ConfigError(f"{marks.get(key, marks.get('engine', 'config'))}: '{key}' {message}")
 
 
-RISK_MODELS = ("hist_gradient_boosting", "logistic_regression")
+RISK_MODELS = ("hist_gradient_boosting", "logistic_regression", "boosting_and_logistic")
 RISK_CALIBRATIONS = ("isotonic", "sigmoid", "none")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -28,8 +28,15 @@ PROBABILITY_FLOOR = 1e-4
 
 
 def build_pipeline(kind: str, risk: RiskConfig) -> Pipeline:
-    """An unfitted pipeline: gradient-boosted trees (missing values handled natively), or a
-    logistic regression on median-imputed (with missing indicators), standardised features."""
+    """An unfitted pipeline: gradient-boosted trees (missing values handled natively), a
+    logistic regression on median-imputed (with missing indicators), standardised features,
+    or the average of both pipelines' probabilities (soft voting): the trees and the linear
+    model err on different orders, and their average ranked the backtest's test orders
+    better than either alone."""
+    if kind == "boosting_and_logistic":
+        return Pipeline([("classifier", VotingClassifier(
+            [(k, build_pipeline(k, risk)) for k in ("hist_gradient_boosting", "logistic_regression")],
+            voting="soft"))])
     if kind == "hist_gradient_boosting":
         g = risk.gradient_boosting
         return Pipeline([("classifier", HistGradientBoostingClassifier(

@@ -86,7 +86,8 @@ def test_backtest_never_tests_on_an_order_it_trained_on(market):
         assert trained_on <= known
     figures = summarise(results, config, evaluation_day)
     assert {"global_rate", "supplier_raw_rate", "supplier_shrunk_rate", "truth",
-            "hist_gradient_boosting/isotonic", "logistic_regression/sigmoid"} <= set(figures["pooled"])
+            "hist_gradient_boosting/isotonic", "logistic_regression/sigmoid",
+            "boosting_and_logistic/sigmoid"} <= set(figures["pooled"])
     assert json.loads(json.dumps(figures)) == figures
 
 
@@ -99,12 +100,30 @@ def test_calibrated_probabilities_match_known_rates():
     frame = pl.DataFrame({"x": x, "noise": rng.normal(size=n),
                           model.LABEL: rng.random(n) < np.where(x == 1, 0.20, 0.05)})
     risk = load_config().risk
-    for calibration in ("isotonic", "sigmoid"):
-        fitted = model.fit_model(frame, ["x", "noise"], risk, calibration=calibration)
+    for kind, calibration in (("hist_gradient_boosting", "isotonic"), ("hist_gradient_boosting", "sigmoid"),
+                              (risk.model, risk.calibration)):
+        fitted = model.fit_model(frame, ["x", "noise"], risk, kind=kind, calibration=calibration)
         p = model.predict(fitted.estimator, frame, ["x", "noise"])
         assert abs(p[x == 0].mean() - 0.05) < 0.01 and abs(p[x == 1].mean() - 0.20) < 0.015
         assert evaluation.figures(frame[model.LABEL].to_numpy(), p)["ece"] < 0.01
     assert fitted.calibration_rows == round(n * risk.calibration_share)
+
+
+def test_the_averaged_pipeline_predicts_the_mean_of_its_two_pipelines():
+    """Given orders with a known rate per x (and missing values, which only the trees take
+    as they are): the averaged pipeline's uncalibrated probability is the mean of those of
+    the trees and of the linear model fitted on the same orders."""
+    rng = np.random.default_rng(2)
+    n = 20_000
+    x = rng.integers(0, 3, n).astype(float)
+    x[rng.random(n) < 0.1] = np.nan
+    frame = pl.DataFrame({"x": x, model.LABEL: rng.random(n) < np.where(x == 2, 0.2, 0.05)})
+    risk = load_config().risk
+    predicted = {kind: model.predict(model.fit_model(frame, ["x"], risk, kind=kind, calibration="none").estimator,
+                                     frame, ["x"])
+                 for kind in ("hist_gradient_boosting", "logistic_regression", "boosting_and_logistic")}
+    assert np.allclose(predicted["boosting_and_logistic"],
+                       (predicted["hist_gradient_boosting"] + predicted["logistic_regression"]) / 2)
 
 
 def test_training_is_deterministic(market):
@@ -140,8 +159,8 @@ def test_the_registry_keeps_model_metadata_and_current_pointer(market, trained):
     assert len(meta["data_fingerprint"]) == 64 and meta["libraries"]["scikit-learn"] == "1.9.1"
     assert meta["backtest"]["targets"]["ece"] is not None and len(meta["backtest"]["folds"]) == 2
     # training backtests the model it registers, against the baselines and the truth
-    assert set(meta["backtest"]["pooled"]) == {"hist_gradient_boosting/sigmoid", "global_rate", "supplier_raw_rate",
-                                               "supplier_shrunk_rate", "truth"}
+    assert set(meta["backtest"]["pooled"]) == {f"{config.risk.model}/{config.risk.calibration}", "global_rate",
+                                               "supplier_raw_rate", "supplier_shrunk_rate", "truth"}
     assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="no registered risk model"):
         registry.set_current(paths, "risk-19990101-missing")
@@ -207,7 +226,8 @@ def test_backtest_command_writes_a_report_and_json(market):
                                        "--config", str(config_path)])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
-    assert len(figures["folds"]) == 1 and figures["model"] == "hist_gradient_boosting/sigmoid"
+    configured = f"{load_config().risk.model}/{load_config().risk.calibration}"
+    assert len(figures["folds"]) == 1 and figures["model"] == configured
     page = Path(figures["report"]).read_text(encoding="utf-8")
     assert page.startswith("<!doctype html>") and "<svg" in page and "supplier_shrunk_rate" in page
     assert json.loads((Path(figures["report"]).parent / "figures.json").read_text())["pooled"] == figures["pooled"]
