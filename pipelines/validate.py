@@ -88,12 +88,10 @@ def _set_aside_repeats(con, source: Source) -> None:
 def _read_columns(source: Source, suite: tuple[Expectation, ...]) -> list[str]:
     """The source's columns that the rules, their sentences, GX or the reference read."""
     ref = REFERENCES.get(source.name)
-    named = {source.key, "updated_at", *([ref.column] if ref else [])}
+    named = {source.key, "updated_at", *([ref.column] if ref else []), *_gx_columns(suite)}
     for e in suite:
         text = e.fails + " " + e.detail
         named |= {c for c in source.column_names if quote(c) in text}
-        named |= {v for k, v in e.gx_kwargs.items() if k in ("column", "column_A", "column_B")}
-        named |= set(e.gx_kwargs.get("column_list", ()))
     return [c for c in source.column_names if c in named]
 
 
