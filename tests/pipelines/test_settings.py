@@ -177,6 +177,10 @@ def test_a_missing_file_fails(tmp_path):
      warehouse:
        facts_batch_orders: -1
      """, "warehouse.facts_batch_orders", 2),
+    ("""
+     risk:
+       model: boosting_and_forest
+     """, "risk.model", 2),
 ], ids=overlay_id)
 def test_a_value_that_makes_no_sense_fails_naming_the_key_and_its_line(tmp_path, text, key, line):
     message = error(tmp_path, text)
