@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 SOURCE_ORDER = {name: rank for rank, name in enumerate(SOURCES)}  # the contract lists them in dependency order
+# How far the background reader may run ahead of the loader, in bytes of landing files: a few
+# daily files, so that one is always ready, while memory stays bounded by the chunk plus this.
+READ_AHEAD_BYTES = 64 * 2**20
 
 
 def ingest(paths: DataPaths, config: Config, run_id: str | None = None,
@@ -52,8 +57,10 @@ def ingest(paths: DataPaths, config: Config, run_id: str | None = None,
     try:
         new_files = _new_files(con, paths, config)
         loader = _Loader(con, config, report, progress, len(new_files))
-        for landing_file in new_files:
-            loader.add(landing_file)
+        planned = loader.plan(new_files)
+        with _ReadAhead([(f, entry) for f, entry, read in planned if read], READ_AHEAD_BYTES) as reads:
+            for landing_file, entry, read in planned:
+                loader.add(landing_file, entry, reads.next(landing_file) if read else None)
         loader.flush()
         _finish_run(con, config, report, started, len(new_files))
     finally:
@@ -92,30 +99,44 @@ class _Loader:
         self.chunk: list[tuple[LandingFile, dict]] = []
         self.rows: list = []  # the chunk's files' rows, Arrow tables in _chunk_raw's shape
 
-    def add(self, landing_file: LandingFile) -> None:
-        entry = new_entry(landing_file, self.next_seq, self.report.run_id)
-        self.next_seq += 1
-        if landing_file.problem or landing_file.sha256 in self.first_load:
-            entry["duplicate_of"] = None if landing_file.problem else self.first_load[landing_file.sha256]
+    def plan(self, files: list[LandingFile]) -> list[tuple[LandingFile, dict, bool]]:
+        """Each file's ledger entry, in load order, and whether its rows are to be read (False:
+        refused on sight, being unsafe, of an unknown format, or bytes already loaded)."""
+        planned = []
+        for landing_file in files:
+            entry = new_entry(landing_file, self.next_seq, self.report.run_id)
+            self.next_seq += 1
+            if landing_file.problem or landing_file.sha256 in self.first_load:
+                entry["duplicate_of"] = None if landing_file.problem else self.first_load[landing_file.sha256]
+                planned.append((landing_file, entry, False))
+            else:
+                self.first_load[landing_file.sha256] = entry["load_id"]
+                planned.append((landing_file, entry, True))
+        return planned
+
+    def add(self, landing_file: LandingFile, entry: dict, rows: Future | None) -> None:
+        """A planned file: committed alone when refused (no rows), else added to the chunk."""
+        if rows is None:
             return self._commit_alone(entry, *refusal(landing_file))
-        self.first_load[landing_file.sha256] = entry["load_id"]
         if self.chunk and self.chunk[0][0].source != landing_file.source:
             self.flush()  # a chunk holds one source; the next source's references need this one committed
-        if self._read(landing_file, entry) and self._chunk_rows() >= self.quality.chunk_rows:
+        if self._read(landing_file, entry, rows) and self._chunk_rows() >= self.quality.chunk_rows:
             self.flush()
 
-    def _read(self, landing_file: LandingFile, entry: dict) -> bool:
-        """Add the file to the chunk; False when it cannot be read at all (then it is committed alone)."""
+    def _read(self, landing_file: LandingFile, entry: dict, rows: Future) -> bool:
+        """Add the file's rows to the chunk; False when it cannot be read at all (then it is committed alone)."""
         clock = time.perf_counter()
         try:
-            rows, problem = read_file(SOURCES[landing_file.source], landing_file, entry)
+            table, problem = rows.result()
         except FileRejected as exc:
             self._commit_alone(entry, "rejected", str(exc), "file_readable")
             return False
-        entry.update(seconds=time.perf_counter() - clock, status="rejected" if problem else "loaded", error=problem)
+        finally:
+            self.report.add_seconds("read_wait", time.perf_counter() - clock)
+        entry.update(status="rejected" if problem else "loaded", error=problem)
         self.report.add_seconds("read", entry["seconds"])
         self.chunk.append((landing_file, entry))
-        self.rows.append(rows)
+        self.rows.append(table)
         return True
 
     def _chunk_rows(self) -> int:
@@ -211,6 +232,46 @@ class _Loader:
         log_entry(entry)
         if self.progress:
             self.progress("ingest", len(self.report.files), self.total)
+
+
+class _ReadAhead:
+    """Files read in a background thread, in load order, at most `budget` bytes of files ahead of
+    the loader, so that reading overlaps validating and committing: DuckDB's CSV reader and
+    Arrow release the GIL, and GX, mostly Python, leaves the second core idle otherwise."""
+
+    def __init__(self, files: list[tuple[LandingFile, dict]], budget: int):
+        self.todo, self.ahead, self.held, self.budget = deque(files), deque(), 0, budget
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="suprel-read")
+
+    def __enter__(self) -> "_ReadAhead":
+        self._fill()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)  # a failed run stops reading at once
+
+    def next(self, landing_file: LandingFile) -> Future:
+        """The file's rows: (Arrow table, problem) when done, or FileRejected."""
+        queued, rows = self.ahead.popleft()
+        assert queued is landing_file, "files are consumed in the order they were planned"
+        self.held -= queued.size
+        self._fill()
+        return rows
+
+    def _fill(self) -> None:
+        while self.todo and (not self.ahead or self.held + self.todo[0][0].size <= self.budget):
+            landing_file, entry = self.todo.popleft()
+            self.ahead.append((landing_file, self.pool.submit(_read_file_timed, landing_file, entry)))
+            self.held += landing_file.size
+
+
+def _read_file_timed(landing_file: LandingFile, entry: dict) -> tuple[pa.Table, str | None]:
+    """read_file, stamping the entry with when its reading started and how long it took."""
+    entry["started_at"], clock = utcnow(), time.perf_counter()
+    try:
+        return read_file(SOURCES[landing_file.source], landing_file, entry)
+    finally:
+        entry["seconds"] = time.perf_counter() - clock
 
 
 def _finish_run(con, config: Config, report: IngestReport, started: datetime, files_new: int) -> None:

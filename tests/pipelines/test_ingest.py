@@ -249,3 +249,18 @@ def test_a_failure_inside_a_files_transaction_leaves_no_trace(paths, config, kno
     ingest(clean_paths, config)
     assert recovered == layer_snapshot(clean_paths)
     assert [r[:5] for r in ledger(paths)] == [r[:5] for r in ledger(clean_paths)]
+
+
+def test_files_are_read_ahead_in_order_within_the_byte_budget(paths, config):
+    for day in range(1, 7):
+        land(paths, "orders", f"2024-01-0{day}.csv", csv_text([order_row(f"O{day}")]))
+    files = ingest_module.discover(paths.landing, config.ingest.max_file_mb)
+    budget = files[0].size * 2  # two files ahead at most
+    planned = [(f, {"load_id": f"L{n}", "load_seq": n}) for n, f in enumerate(files, 1)]
+    with ingest_module._ReadAhead(planned, budget) as reads:
+        for landing_file, entry in planned:
+            rows, problem = reads.next(landing_file).result()
+            assert reads.held <= budget and len(reads.ahead) <= 2
+            assert problem is None and rows.column("load_id").to_pylist() == [entry["load_id"]]
+            assert rows.column("order_id").to_pylist() == [landing_file.path.stem.replace("2024-01-0", "O")]
+    assert not reads.ahead and not reads.todo
