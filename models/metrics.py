@@ -2,7 +2,8 @@
 
 Grain of `windowed_metrics`: one row per supplier x metric for one window (the days
 `as_of - window_days + 1 .. as_of` of the daily facts), with the raw numerator and
-denominator and the buyer-capped ones that every rate, score and decision uses.
+denominator and the buyer-capped ones that every rate, score and decision uses. Grain of
+`buyer_evidence`: one row per supplier x metric x buyer, its evidence in each window.
 
 The buyer cap: within one supplier's metric, a buyer's evidence counts at most `cap`
 orders, where the cap is the water level at which no buyer holds more than `share` of
@@ -14,6 +15,7 @@ the evidence however many orders it places.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ibis
@@ -34,14 +36,36 @@ class BuyerCap:
 
 def in_window(facts: Table, as_of: dt.date, window_days: int) -> Table:
     """Facts of the window_days days ending on as_of (inclusive)."""
-    first = as_of - dt.timedelta(days=window_days - 1)
-    return facts.filter((_.day >= first) & (_.day <= as_of))
+    return facts.filter((_.day >= _first_day(as_of, window_days)) & (_.day <= as_of))
 
 
-def buyer_evidence(facts: Table) -> Table:
-    """One row per supplier x metric x buyer: that buyer's summed evidence."""
-    return facts.filter(_.metric != "days_late").group_by(["supplier_id", "metric", "buyer_id"]).aggregate(
-        numerator=exact_sum(_.numerator), denominator=exact_sum(_.denominator))
+def _first_day(as_of: dt.date, window_days: int) -> dt.date:
+    return as_of - dt.timedelta(days=window_days - 1)
+
+
+def buyer_evidence(facts: Table, as_of: dt.date, windows: Iterable[int]) -> Table:
+    """One row per supplier x metric x buyer with facts in the longest window: for each window
+    of d days ending on as_of, the buyer's summed `numerator_<d>`, `denominator_<d>` and its
+    number of facts `facts_<d>` (0: not a buyer in that window).
+
+    The windows nest, so one pass over the longest one's facts gives every window's sums: a
+    window of its own would scan and group its facts again (most of the scorecard's cost)."""
+    windows = sorted(set(windows))
+    rows = in_window(facts, as_of, windows[-1]).filter(_.metric != "days_late")
+    sums = {}
+    for days in windows:
+        inside = rows.day >= _first_day(as_of, days)
+        sums |= {f"numerator_{days}": exact_sum(inside.ifelse(rows.numerator, 0.0)),
+                 f"denominator_{days}": exact_sum(inside.ifelse(rows.denominator, 0.0)),
+                 f"facts_{days}": inside.cast("int64").sum()}
+    return rows.group_by(["supplier_id", "metric", "buyer_id"]).aggregate(**sums)
+
+
+def window_evidence(evidence: Table, window_days: int) -> Table:
+    """One row per supplier x metric x buyer of one window of `buyer_evidence`: numerator, denominator."""
+    inside = evidence.filter(evidence[f"facts_{window_days}"] > 0)
+    return inside.select("supplier_id", "metric", "buyer_id", numerator=inside[f"numerator_{window_days}"],
+                         denominator=inside[f"denominator_{window_days}"])
 
 
 def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
@@ -74,9 +98,13 @@ def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
             .mutate(level=ibis.greatest(_.level.fill_null(0.0), cap.min_orders)))
 
 
-def windowed_metrics(facts: Table, as_of: dt.date, window_days: int, cap: BuyerCap) -> Table:
-    """Per supplier x metric over the window: raw and buyer-capped numerator and denominator."""
-    per_buyer = buyer_evidence(in_window(facts, as_of, window_days))
+def windowed_metrics(facts: Table, as_of: dt.date, window_days: int, cap: BuyerCap,
+                     evidence: Table | None = None) -> Table:
+    """Per supplier x metric over the window: raw and buyer-capped numerator and denominator.
+    `evidence`, a `buyer_evidence` of a set of windows including this one, saves the pass over `facts`."""
+    if evidence is None:
+        evidence = buyer_evidence(facts, as_of, [window_days])
+    per_buyer = window_evidence(evidence, window_days)
     levels = water_level(per_buyer, cap)
     weighted = left_join_on(per_buyer, levels, ["supplier_id", "metric"]).mutate(
         weight=ibis.cases((_.level.isnull() | (_.denominator <= _.level), 1.0),
@@ -86,7 +114,7 @@ def windowed_metrics(facts: Table, as_of: dt.date, window_days: int, cap: BuyerC
         raw_denominator=exact_sum(_.denominator),
         numerator=exact_sum(_.numerator * _.weight),
         denominator=exact_sum(_.denominator * _.weight),
-        buyers=_.buyer_id.nunique(),
+        buyers=_.count(),  # per_buyer has one row per buyer: no distinct count needed
         top_buyer_share=ratio(_.denominator.max(), exact_sum(_.denominator)),
     ).mutate(window_days=ibis.literal(window_days, type="int32"), as_of_date=ibis.literal(as_of))
 

@@ -15,7 +15,7 @@ from ibis import _
 from ibis.expr.types import Table
 
 from models.facts import BY_NAME, METRICS
-from models.metrics import BuyerCap, median_days_late, windowed_metrics
+from models.metrics import BuyerCap, buyer_evidence, median_days_late, windowed_metrics
 from models.policy import ProtectionRules, protection_decisions
 from models.relational import left_join_on, ratio
 from models.score import Component, component_scores, recent_rates, supplier_scores
@@ -56,12 +56,22 @@ def suppliers_as_of(suppliers: Table, as_of: dt.date) -> Table:
     )
 
 
-def supplier_metrics(facts: Table, suppliers: Table, as_of: dt.date, policy: ScoringPolicy) -> Table:
+Checkpoint = Callable[[Table, str], Table]
+
+
+def _as_is(table: Table, _name: str) -> Table:
+    return table
+
+
+def supplier_metrics(facts: Table, suppliers: Table, as_of: dt.date, policy: ScoringPolicy,
+                     checkpoint: Checkpoint = _as_is) -> Table:
     """Per supplier x metric x window, for every known supplier: raw and capped evidence,
     raw rate, target and status (`no_evidence` where the supplier has none)."""
+    days_of_windows = (policy.long_window_days, policy.short_window_days)
+    evidence = checkpoint(buyer_evidence(facts, as_of, days_of_windows), "buyer_evidence")
     windows = []
-    for days in (policy.long_window_days, policy.short_window_days):
-        found = windowed_metrics(facts, as_of, days, policy.buyer_cap)
+    for days in days_of_windows:
+        found = windowed_metrics(facts, as_of, days, policy.buyer_cap, evidence)
         grid = ibis.union(*(suppliers.select("supplier_id", metric=ibis.literal(m.name))
                             for m in METRICS if m.name != "days_late"))
         complete = left_join_on(grid, found.drop("window_days", "as_of_date"), ["supplier_id", "metric"])
@@ -106,13 +116,6 @@ def _wide(metrics: Table, days: int) -> Table:
     )
 
 
-Checkpoint = Callable[[Table, str], Table]
-
-
-def _as_is(table: Table, _name: str) -> Table:
-    return table
-
-
 def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None, as_of: dt.date,
              policy: ScoringPolicy, checkpoint: Checkpoint | None = None) -> tuple[Table, Table]:
     """(rankings, supplier_metrics) for as_of. `risk` (supplier_id, risk_probability) may be
@@ -125,7 +128,7 @@ def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None
     """
     checkpoint = checkpoint or _as_is
     known = checkpoint(suppliers_as_of(suppliers, as_of), "suppliers_known")
-    metrics = checkpoint(supplier_metrics(facts, known, as_of, policy), "supplier_metrics")
+    metrics = checkpoint(supplier_metrics(facts, known, as_of, policy, checkpoint), "supplier_metrics")
     long_rates = checkpoint(_shrunk(metrics, known, policy.long_window_days, policy), "long_rates")
     short_trials = _shrunk(metrics, known, policy.short_window_days, policy)
     rates = {"long": long_rates, "short": checkpoint(recent_rates(
