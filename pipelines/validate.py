@@ -187,7 +187,9 @@ def _decide(con, source: Source, suite: tuple[Expectation, ...]) -> None:
 def _count_per_file(con, suite: tuple[Expectation, ...]) -> dict[str, dict]:
     """load_id -> typed rows, typing failures by reason, repeats, checked rows, failures per rule."""
     counts: dict[str, dict] = {}
-    for load_id, reason, n in con.execute("SELECT load_id, __reason, count(*) FROM _chunk_typed GROUP BY ALL").fetchall():
+    # Ordered: by_reason's keys are stored in this order, and a hash aggregate's order varies run to run.
+    typed = "SELECT load_id, __reason, count(*) FROM _chunk_typed GROUP BY ALL ORDER BY ALL"
+    for load_id, reason, n in con.execute(typed).fetchall():
         entry = counts.setdefault(load_id, {"typed": 0, "untyped": {}, "repeats": 0, "checked": 0, "failing": [0] * len(suite)})
         entry["typed"] += n
         if reason is not None:
