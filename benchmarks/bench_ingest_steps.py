@@ -26,7 +26,8 @@ STEPS = {
     "pipelines.ingest": ("read_file", "seal_chunk", "type_chunk", "validate_chunk", "rows_per_file",
                          "insert_raw", "insert_typed", "insert_quarantine", "write_results", "_write_ledger",
                          "recheck_pending", "transaction"),
-    "pipelines.validate": ("_set_aside_repeats", "_build_checked", "_decide", "_count_per_file", "_run_gx"),
+    "pipelines.validate": ("_set_aside_repeats", "_build_checked", "_referenced_current", "_decide", "_count_per_file",
+                           "_run_gx"),
     "pipelines.gx_validation": ("run_suite",),
 }
 

@@ -11,6 +11,9 @@ keeps its file and line. The chunk's tables (gone with the connection, never com
   _verdict      each row's outcome: staged | quarantined | pending, with reason (validate.py)
   _repeats      lines identical to an earlier line of their file (validate.py)
   _checked      the other typed lines, narrowed to the columns the rules read (validate.py)
+
+_ref_current (validate.py) outlives the chunk: the current versions of a referenced source,
+built once for a run's many chunks of a dependent source.
 """
 
 from __future__ import annotations

@@ -32,7 +32,13 @@ def _batch_definition(source: str):
 @lru_cache(maxsize=1)
 def _context():
     import great_expectations as gx
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX fingerprints every pandas batch under 1 GB (an MD5 of pd.util.hash_pandas_object, a
+    # marker nothing here reads), and batch.validate builds the batch a second time: two hashes
+    # of the frame were 2/3 of GX's time. Its own threshold for "too large to hash" switches it
+    # off; with another GX version that lacks it, validation is slower, never different.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are about its own setup
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}

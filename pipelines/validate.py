@@ -22,7 +22,7 @@ from datetime import datetime
 import duckdb
 
 from pipelines.contract import SOURCES, Source
-from pipelines.expectations import FUTURE_LIMIT, REFERENCES, ROW, SUITES, Expectation
+from pipelines.expectations import FUTURE_LIMIT, REFERENCES, ROW, SUITES, Expectation, Reference
 from pipelines.gx_validation import run_suite
 from pipelines.results import result
 from pipelines.warehouse import literal, quote
@@ -104,16 +104,7 @@ def _build_checked(con, source: Source, suite: tuple[Expectation, ...]) -> None:
     if ref is None:
         base = f"SELECT {kept}, true AS __ref_found FROM {lines} WHERE p.__reason IS NULL"
     else:
-        target = SOURCES[ref.target]
-        key = quote(target.key)
-        # The referenced record's current version: greatest updated_at, ties to the last load (and
-        # line). An aggregate, not a window: arg_max_null keeps a NULL value where the version has one.
-        latest = "{'updated_at': updated_at, 'load_seq': load_seq, 'line_number': line_number}"
-        picked = "".join(f", arg_max_null({quote(column)}, {latest}) AS {quote(alias)}"
-                         for alias, column in ref.context.items())
-        current = (f"SELECT {key} AS __ref_key{picked} FROM staging.{target.name} "
-                   f"WHERE {key} IN (SELECT {quote(ref.column)} FROM _chunk_typed WHERE __reason IS NULL) "
-                   f"GROUP BY {key}")
+        current = _referenced_current(con, source, ref)
         context = "".join(f"ref.{quote(alias)}, " for alias in ref.context)
         base = (f"SELECT {kept}, {context}ref.__ref_key IS NOT NULL AS __ref_found FROM {lines} "
                 f"LEFT JOIN ({current}) ref ON ref.__ref_key = p.{quote(ref.column)} WHERE p.__reason IS NULL")
@@ -128,6 +119,50 @@ def _build_checked(con, source: Source, suite: tuple[Expectation, ...]) -> None:
                 f"SEMI JOIN _shared_versions USING ({version}) GROUP BY ALL) "
                 f"SELECT c.*, coalesce(v.__versions, c.passes_row_rules::INTEGER) AS __versions "
                 f"FROM c LEFT JOIN v USING ({version})")
+
+
+# The referenced record's current version: greatest updated_at, ties to the last load, then line.
+# One HUGEINT orders versions as that triple does (a file's line numbers stay below 2^32: files
+# are capped at ingest.max_file_mb = 2 GB) at half the CPU of comparing structs. An aggregate,
+# not a window: arg_max_null keeps a NULL value where the version has one.
+LATEST = "(epoch_us(updated_at)::HUGEINT << 64) + (load_seq::HUGEINT << 32) + line_number"
+REF_CACHE = "_ref_current"  # temp, kept across chunks of a run (not a chunk table: chunk.py)
+REF_CACHE_AFTER = 2  # lookups of one state of the target before a chunk builds its whole table
+
+
+def _referenced_current(con, source: Source, ref: Reference) -> str:
+    """SQL of the current version of each record the chunk's rows refer to: __ref_key and the context.
+
+    Each chunk looking its keys up in staging.<target> scans every version of the target (40M at
+    10M orders) for ~50k keys: the cost of a run grew with chunks x history. Within a run the target
+    does not change between chunks of its dependents (sources load in dependency order), so from
+    the third chunk that sees the same state of the target, the current version of every target key
+    is built once into REF_CACHE (3-4 lookups' cost at 3M orders) and later chunks join only that. Staging is
+    append-only, so its row count tells whether the target changed since (pending rows released).
+    An incremental day's one or two chunks per source still look up only their keys.
+    """
+    target = SOURCES[ref.target]
+    key = quote(target.key)
+    picked = "".join(f", arg_max_null({quote(column)}, {LATEST}) AS {quote(alias)}" for alias, column in ref.context.items())
+    wanted = f"IN (SELECT {quote(ref.column)} FROM _chunk_typed WHERE __reason IS NULL)"
+    versions = con.execute(f"SELECT count(*) FROM staging.{target.name}").fetchall()[0][0]
+    state = f"{source.name}:{versions}"
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _ref_current_state (state VARCHAR, lookups INTEGER, built BOOLEAN)")
+    seen = con.execute("SELECT lookups, built FROM _ref_current_state WHERE state = ?", [state]).fetchall()
+    lookups, built = seen[0] if seen else (0, False)
+    if not seen:
+        con.execute(f"DROP TABLE IF EXISTS {REF_CACHE}")
+        con.execute("DELETE FROM _ref_current_state")
+        con.execute("INSERT INTO _ref_current_state VALUES (?, 0, false)", [state])
+    if not built and lookups >= REF_CACHE_AFTER:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {REF_CACHE} AS SELECT {key} AS __ref_key{picked} "
+                    f"FROM staging.{target.name} GROUP BY {key}")
+        con.execute("UPDATE _ref_current_state SET built = true")
+        built = True
+    con.execute("UPDATE _ref_current_state SET lookups = lookups + 1")
+    if built:
+        return f"SELECT * FROM {REF_CACHE} WHERE __ref_key {wanted}"
+    return f"SELECT {key} AS __ref_key{picked} FROM staging.{target.name} WHERE {key} {wanted} GROUP BY {key}"
 
 
 def _decide(con, source: Source, suite: tuple[Expectation, ...]) -> None:
@@ -152,7 +187,9 @@ def _decide(con, source: Source, suite: tuple[Expectation, ...]) -> None:
 def _count_per_file(con, suite: tuple[Expectation, ...]) -> dict[str, dict]:
     """load_id -> typed rows, typing failures by reason, repeats, checked rows, failures per rule."""
     counts: dict[str, dict] = {}
-    for load_id, reason, n in con.execute("SELECT load_id, __reason, count(*) FROM _chunk_typed GROUP BY ALL").fetchall():
+    # Ordered: by_reason's keys are stored in this order, and a hash aggregate's order varies run to run.
+    typed = "SELECT load_id, __reason, count(*) FROM _chunk_typed GROUP BY ALL ORDER BY ALL"
+    for load_id, reason, n in con.execute(typed).fetchall():
         entry = counts.setdefault(load_id, {"typed": 0, "untyped": {}, "repeats": 0, "checked": 0, "failing": [0] * len(suite)})
         entry["typed"] += n
         if reason is not None:
