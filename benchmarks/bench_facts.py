@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import resource
 import shutil
 import sys
 import time
@@ -21,10 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+from benchmarks.bench_ingest_steps import cpu_seconds  # noqa: E402
 
 
 class _BatchClock(logging.Handler):

@@ -41,12 +41,11 @@ def typed_value(column: Column, v: str) -> str:
     return v
 
 
-def checks(column: Column, v: str, typed: str | None = None) -> list[Check]:
-    """The column's failure conditions, most basic first; `typed` is the typed value (default: cast `v` inline)."""
+def checks(column: Column, v: str, typed: str) -> list[Check]:
+    """The column's failure conditions, most basic first, on cleaned text `v` and its typed value `typed`."""
     found = []
     if column.required:
         found.append(Check("missing_required", f"{v} IS NULL", f"required column {column.name} is empty"))
-    typed = typed or typed_value(column, v)
     if column.kind == "timestamp":
         found.append(Check("bad_timestamp", f"{v} IS NOT NULL AND ({typed} IS NULL OR NOT isfinite({typed}))",
                            f"{column.name} = \"%s\" is not an ISO-8601 timestamp"))

@@ -74,7 +74,7 @@ def _set_aside_repeats(con, source: Source) -> None:
     column by column, instead of partitioning every row of the chunk by all its columns.
     """
     columns = ", ".join(quote(c) for c in source.column_names)
-    version = f"load_id, {quote(source.key)}, updated_at"
+    version = _version(source)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _shared_versions AS SELECT {version} FROM _chunk_typed "
                 f"WHERE __reason IS NULL GROUP BY {version} HAVING count(*) > 1")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _repeats AS SELECT load_id, line_number, __first_line FROM ("
@@ -83,6 +83,11 @@ def _set_aside_repeats(con, source: Source) -> None:
                 f"WHERE __first_line < line_number")
     con.execute("INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', 'duplicate_row', NULL, "
                 "printf('identical to line %d of the same file', __first_line) FROM _repeats")
+
+
+def _version(source: Source) -> str:
+    """The columns naming one version of a record within a file: load_id, key, updated_at."""
+    return f"load_id, {quote(source.key)}, updated_at"
 
 
 def _read_columns(source: Source, suite: tuple[Expectation, ...]) -> list[str]:
@@ -112,7 +117,7 @@ def _build_checked(con, source: Source, suite: tuple[Expectation, ...]) -> None:
     # __versions: passing rows sharing the row's load_id, key and updated_at. Only the versions
     # found more than once among the typed rows (_shared_versions, few) need counting; any
     # other row is alone in its version.
-    version = f"load_id, {quote(source.key)}, updated_at"
+    version = _version(source)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS "
                 f"WITH c AS MATERIALIZED (SELECT *, NOT ({others}) AS passes_row_rules FROM ({base})), "
                 f"v AS (SELECT {version}, sum(passes_row_rules::INTEGER) AS __versions FROM c "
