@@ -69,19 +69,27 @@ def window_evidence(evidence: Table, window_days: int) -> Table:
 
 
 def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
-    """One row per supplier x metric: the cap on one buyer's denominator (NULL: no cap).
+    """One row per supplier x metric where a buyer is capped: the cap on one buyer's denominator.
 
     With buyers sorted by evidence d_1 >= d_2 >= ..., capping the top k at level m gives
     m = share * (rest of the evidence) / (1 - share * k); the right k is the one whose m
     falls between d_{k+1} and d_k.
+
+    Only buyers above `min_orders` can be capped (the cap never falls below it), so only
+    they are sorted: most buyers of a supplier have a few orders, and the sort was most of
+    the cost. The rest count in the total. Without them the last sorted buyer's interval
+    reaches down to 0, but an m found there is never below the true level (its line
+    overstates the capped total), so the smallest valid m is still the level; a supplier
+    none of whose buyers is above min_orders has no row.
     """
     keys, sort = ["supplier_id", "metric"], [ibis.desc("denominator"), "buyer_id"]
+    totals = per_buyer.group_by(keys).aggregate(total=exact_sum(_.denominator))
+    above = per_buyer.filter(_.denominator > cap.min_orders)
     order = ibis.window(group_by=keys, order_by=sort)
-    ranked = per_buyer.mutate(
+    ranked = left_join_on(above, totals, keys).mutate(
         k=ibis.row_number().over(order) + 1,
         taken=_.denominator.cast("decimal(38, 12)").sum().over(
             ibis.cumulative_window(group_by=keys, order_by=sort)).cast("float64"),
-        total=_.denominator.cast("decimal(38, 12)").sum().over(group_by=keys).cast("float64"),
         next_d=_.denominator.lead().over(order),
     )
     level = ranked.mutate(m=ratio(cap.share * (_.total - _.taken), 1 - cap.share * _.k))

@@ -122,22 +122,45 @@ def test_days_late_facts_are_not_windowed_as_a_rate_but_give_the_median():
     assert median == [{"supplier_id": "S1", "median_days_late": 2.0}]
 
 
-def test_the_level_is_the_fixed_point_m_equals_share_times_the_capped_total_on_assorted_suppliers():
+def fixed_point(ds: list[float], share: float) -> float:
+    """The water level by bisection: share x sum(min(d, m)) - m is positive below it."""
+    lo, hi = 0.0, max(ds)
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if share * sum(min(d, mid) for d in ds) > mid else (lo, mid)
+    return lo
+
+
+@pytest.mark.parametrize("min_orders", [1.5, 6.0, 15.0])
+def test_the_level_is_the_fixed_point_m_equals_share_times_the_capped_total_on_assorted_suppliers(min_orders):
     # 40 seeded suppliers with uneven buyers; each level must solve m = share x sum(min(d_i, m)), raised
-    # to min_orders, and exist exactly when the top buyer holds more than share of the total.
-    rng, share, cap = random.Random(7), 0.1, BuyerCap(share=0.1, min_orders=1.5)
-    evidence = {f"S{i:02}": [float(rng.choice([1, 1, 2, 3, 5, 8, 20, 60])) for _ in range(rng.randint(1, 30))]
+    # to min_orders, and exist exactly when the top buyer holds more than share of the total and is
+    # above min_orders (a cap at min_orders that binds no buyer is no cap). At 6 and 15 most buyers
+    # are at or below min_orders, so the level is often found with them left out of the sort.
+    rng, share, cap = random.Random(7), 0.1, BuyerCap(share=0.1, min_orders=min_orders)
+    evidence = {f"S{i:02}": [float(rng.choice([1, 1, 2, 3, 5, 6, 8, 20, 60])) for _ in range(rng.randint(1, 30))]
                 for i in range(40)}
     rows = [fact(f"B{j:02}", d, supplier_id=s) for s, ds in evidence.items() for j, d in enumerate(ds)]
     got = levels(rows, cap)
-
-    def fixed_point(ds):
-        lo, hi = 0.0, max(ds)
-        for _ in range(100):  # share x sum(min(d, m)) - m is positive below the fixed point
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if share * sum(min(d, mid) for d in ds) > mid else (lo, mid)
-        return lo
-
-    expected = {(s, "order_defect"): pytest.approx(max(fixed_point(ds), 1.5), abs=1e-6)
-                for s, ds in evidence.items() if max(ds) > share * sum(ds)}
+    expected = {(s, "order_defect"): pytest.approx(max(fixed_point(ds, share), min_orders), abs=1e-6)
+                for s, ds in evidence.items() if max(ds) > share * sum(ds) and max(ds) > min_orders}
     assert len(expected) > 10 and got == expected
+    above_the_floor = sum(1 for s, ds in evidence.items() if (s, "order_defect") in expected
+                          and fixed_point(ds, share) > min_orders)
+    assert above_the_floor > 5  # levels found among the buyers above min_orders, not just the floor
+
+
+def test_capped_metrics_do_not_depend_on_whether_buyers_at_min_orders_are_sorted():
+    # Buyers at or below min_orders are left out of the water level's sort; the capped sums must
+    # equal the definition: each buyer counts min(d, level) with level from the fixed point.
+    rng, cap = random.Random(11), BuyerCap(share=0.05, min_orders=4)
+    rows, expected, capped = [], {}, 0
+    for i in range(30):
+        ds = [float(rng.choice([1, 1, 1, 2, 3, 4, 4, 5, 9, 40])) for _ in range(rng.randint(1, 60))]
+        rows += [fact(f"B{j:02}", d, d / 2, supplier_id=f"S{i:02}") for j, d in enumerate(ds)]
+        level = max(fixed_point(ds, cap.share), cap.min_orders) if max(ds) > cap.share * sum(ds) else max(ds)
+        capped += level < max(ds)
+        expected[(f"S{i:02}", "order_defect")] = (pytest.approx(sum(min(d, level) / 2 for d in ds), abs=1e-6),
+                                                  pytest.approx(sum(min(d, level) for d in ds), abs=1e-6))
+    got = {key: (r["numerator"], r["denominator"]) for key, r in windowed(rows, cap).items()}
+    assert capped > 10 and got == expected
