@@ -22,7 +22,7 @@ import ibis
 from ibis import _
 from ibis.expr.types import Table
 
-from models.relational import exact_sum, left_join_on, ratio
+from models.relational import EXACT, exact_sum, left_join_on, ratio
 
 
 LEVEL_SLACK = 1e-9
@@ -45,27 +45,65 @@ def _first_day(as_of: dt.date, window_days: int) -> dt.date:
 
 def buyer_evidence(facts: Table, as_of: dt.date, windows: Iterable[int]) -> Table:
     """One row per supplier x metric x buyer with facts in the longest window: for each window
-    of d days ending on as_of, the buyer's summed `numerator_<d>`, `denominator_<d>` and its
-    number of facts `facts_<d>` (0: not a buyer in that window).
+    of d days ending on as_of, the buyer's summed `numerator_<d>`, `denominator_<d>` (exact
+    decimals) and its number of facts `facts_<d>` (0: not a buyer in that window).
 
     The windows nest, so one pass over the longest one's facts gives every window's sums: a
     window of its own would scan and group its facts again (most of the scorecard's cost)."""
     windows = sorted(set(windows))
     rows = in_window(facts, as_of, windows[-1]).filter(_.metric != "days_late")
-    sums = {}
+    return _signed_sums(rows, {days: rows.day >= _first_day(as_of, days) for days in windows}, {})
+
+
+def evidence_change(facts: Table, since: dt.date, as_of: dt.date, windows: Iterable[int]) -> Table:
+    """One row per supplier x metric x buyer whose `buyer_evidence` changes when its windows
+    move from ending on `since` to ending on the later `as_of`: the facts entering each
+    window added, those leaving it subtracted, in the same columns.
+
+    Facts of a day are final once it is over (models/facts.py), so the evidence of `since`
+    plus this change is exactly the evidence of `as_of`, in decimals, for the price of the
+    days that moved instead of the whole window. The caller must recompute from scratch if
+    facts of days up to `since` changed after that evidence was taken."""
+    if as_of <= since:
+        raise ValueError(f"evidence_change needs as_of after since, got {since} -> {as_of}")
+    windows = sorted(set(windows))
+    entering, leaving = {}, {}
     for days in windows:
-        inside = rows.day >= _first_day(as_of, days)
-        sums |= {f"numerator_{days}": exact_sum(inside.ifelse(rows.numerator, 0.0)),
-                 f"denominator_{days}": exact_sum(inside.ifelse(rows.denominator, 0.0)),
-                 f"facts_{days}": inside.cast("int64").sum()}
+        # days after `since` that are in the new window; days of the old window before the new one
+        entering[days] = (max(since + dt.timedelta(days=1), _first_day(as_of, days)), as_of)
+        leaving[days] = (_first_day(since, days), min(since, _first_day(as_of, days) - dt.timedelta(days=1)))
+    spans = [span for span in [*entering.values(), *leaving.values()] if span[0] <= span[1]]
+    moved = facts.filter(ibis.or_(*((_.day >= lo) & (_.day <= hi) for lo, hi in spans)))
+    rows = moved.filter(_.metric != "days_late")
+
+    def between(span):
+        return (rows.day >= span[0]) & (rows.day <= span[1])
+
+    return _signed_sums(rows, {d: between(span) for d, span in entering.items()},
+                        {d: between(span) for d, span in leaving.items()})
+
+
+def _signed_sums(rows: Table, added: dict[int, ibis.Value], subtracted: dict[int, ibis.Value]) -> Table:
+    """Per supplier x metric x buyer and window d: the decimal sums of numerator and denominator
+    and the count of facts, of the rows `added[d]` selects minus those `subtracted[d]` selects."""
+    def signed(value, days):
+        branches = [(added[days], value)] + ([(subtracted[days], -value)] if days in subtracted else [])
+        return ibis.cases(*branches, else_=ibis.literal(0, type=value.type()))
+
+    sums = {}
+    for days in added:
+        sums |= {f"numerator_{days}": signed(rows.numerator.cast(EXACT), days).sum(),
+                 f"denominator_{days}": signed(rows.denominator.cast(EXACT), days).sum(),
+                 f"facts_{days}": signed(ibis.literal(1, type="int64"), days).sum()}
     return rows.group_by(["supplier_id", "metric", "buyer_id"]).aggregate(**sums)
 
 
 def window_evidence(evidence: Table, window_days: int) -> Table:
     """One row per supplier x metric x buyer of one window of `buyer_evidence`: numerator, denominator."""
     inside = evidence.filter(evidence[f"facts_{window_days}"] > 0)
-    return inside.select("supplier_id", "metric", "buyer_id", numerator=inside[f"numerator_{window_days}"],
-                         denominator=inside[f"denominator_{window_days}"])
+    return inside.select("supplier_id", "metric", "buyer_id",
+                         numerator=inside[f"numerator_{window_days}"].cast("float64"),
+                         denominator=inside[f"denominator_{window_days}"].cast("float64"))
 
 
 def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
@@ -88,7 +126,7 @@ def water_level(per_buyer: Table, cap: BuyerCap) -> Table:
     order = ibis.window(group_by=keys, order_by=sort)
     ranked = left_join_on(above, totals, keys).mutate(
         k=ibis.row_number().over(order) + 1,
-        taken=_.denominator.cast("decimal(38, 12)").sum().over(
+        taken=_.denominator.cast(EXACT).sum().over(
             ibis.cumulative_window(group_by=keys, order_by=sort)).cast("float64"),
         next_d=_.denominator.lead().over(order),
     )

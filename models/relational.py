@@ -13,6 +13,9 @@ def left_join_on(left: Table, right: Table, keys: list[str] | str) -> Table:
     return joined.select(*left.columns, *(joined[c] for c in right.columns if c not in keys))
 
 
+EXACT = "decimal(38, 12)"
+
+
 def exact_sum(value: ibis.Value) -> ibis.Value:
     """A sum that is the same on every run: added as decimals, returned as a double.
 
@@ -21,7 +24,7 @@ def exact_sum(value: ibis.Value) -> ibis.Value:
     bit from one run to the next, and flip a rank or a decision at a threshold. Twelve
     decimals are far below every rate, amount and count the models use.
     """
-    return value.cast("decimal(38, 12)").sum().cast("float64")
+    return value.cast(EXACT).sum().cast("float64")
 
 
 def ratio(numerator: ibis.Value, denominator: ibis.Value) -> ibis.Value:

@@ -64,11 +64,15 @@ def _as_is(table: Table, _name: str) -> Table:
 
 
 def supplier_metrics(facts: Table, suppliers: Table, as_of: dt.date, policy: ScoringPolicy,
-                     checkpoint: Checkpoint = _as_is) -> Table:
+                     checkpoint: Checkpoint = _as_is, evidence: Table | None = None) -> Table:
     """Per supplier x metric x window, for every known supplier: raw and capped evidence,
-    raw rate, target and status (`no_evidence` where the supplier has none)."""
-    days_of_windows = (policy.long_window_days, policy.short_window_days)
-    evidence = checkpoint(buyer_evidence(facts, as_of, days_of_windows), "buyer_evidence")
+    raw rate, target and status (`no_evidence` where the supplier has none).
+
+    `evidence`, the `buyer_evidence` of as_of over `evidence_windows(policy)` if the caller
+    keeps one, saves grouping the facts of the long window."""
+    days_of_windows = evidence_windows(policy)
+    if evidence is None:
+        evidence = checkpoint(buyer_evidence(facts, as_of, days_of_windows), "buyer_evidence")
     windows = []
     for days in days_of_windows:
         found = windowed_metrics(facts, as_of, days, policy.buyer_cap, evidence)
@@ -91,6 +95,11 @@ def supplier_metrics(facts: Table, suppliers: Table, as_of: dt.date, policy: Sco
     status = ibis.cases((_.rate.isnull(), "no_evidence"), (_.target.isnull(), ibis.null("string")),
                         (meets, "meets"), else_="misses")
     return metrics.mutate(status=status).drop("higher_is_better")
+
+
+def evidence_windows(policy: ScoringSettings) -> tuple[int, ...]:
+    """The window lengths, in days, of every supplier metric: the long one and the short one."""
+    return (policy.long_window_days, policy.short_window_days)
 
 
 def _shrunk(metrics: Table, suppliers: Table, days: int, policy: ScoringPolicy) -> Table:
@@ -117,18 +126,20 @@ def _wide(metrics: Table, days: int) -> Table:
 
 
 def rankings(facts: Table, suppliers: Table, previous: Table, risk: Table | None, as_of: dt.date,
-             policy: ScoringPolicy, checkpoint: Checkpoint | None = None) -> tuple[Table, Table]:
+             policy: ScoringPolicy, checkpoint: Checkpoint | None = None,
+             evidence: Table | None = None) -> tuple[Table, Table]:
     """(rankings, supplier_metrics) for as_of. `risk` (supplier_id, risk_probability) may be
     None, in which case the shrunk 365-day order-defect rate stands in for it.
 
     `checkpoint(table, name)` may materialise an intermediate table that later steps read
     several times; it must return the same rows. Without one the whole scorecard is one
     expression, which inlines the metrics several times; both engines cut it into stages
-    (pipelines/engines.py: temp tables on DuckDB, Parquet on Spark).
+    (pipelines/engines.py: temp tables on DuckDB, Parquet on Spark). `evidence`: see
+    `supplier_metrics`.
     """
     checkpoint = checkpoint or _as_is
     known = checkpoint(suppliers_as_of(suppliers, as_of), "suppliers_known")
-    metrics = checkpoint(supplier_metrics(facts, known, as_of, policy, checkpoint), "supplier_metrics")
+    metrics = checkpoint(supplier_metrics(facts, known, as_of, policy, checkpoint, evidence), "supplier_metrics")
     long_rates = checkpoint(_shrunk(metrics, known, policy.long_window_days, policy), "long_rates")
     short_trials = _shrunk(metrics, known, policy.short_window_days, policy)
     rates = {"long": long_rates, "short": checkpoint(recent_rates(

@@ -2,9 +2,11 @@
 
 `features.supplier_day_facts` is maintained incrementally: a run computes the facts of
 the days since the last run, plus the days a late file could have changed (from the
-oldest `updated_at` among rows loaded since), and never the rest of history. Scores,
-metrics and components of a date replace that date's previous ones in one transaction,
-so a rerun of the same date on the same data gives the same rows.
+oldest `updated_at` among rows loaded since), and never the rest of history. So is
+`features.buyer_evidence`, the facts of the metric windows summed per supplier x metric x
+buyer: a run moves it by the days that entered and left its windows. Scores, metrics and
+components of a date replace that date's previous ones in one transaction, so a rerun of
+the same date on the same data gives the same rows.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from ibis import _
 
 from models.facts import supplier_day_facts
 from models.outcomes import order_outcomes
-from models.scorecard import Checkpoint, ScoringPolicy, rankings
+from models.metrics import buyer_evidence, evidence_change
+from models.scorecard import Checkpoint, ScoringPolicy, evidence_windows, rankings
 from pipelines.engines import drop_checkpoints, duckdb_backend, duckdb_checkpoint
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
@@ -34,7 +37,10 @@ SCHEMA_DDL = (
         supplier_id VARCHAR, buyer_id VARCHAR, day DATE, metric VARCHAR, order_id VARCHAR,
         numerator DOUBLE, denominator DOUBLE)""",
     "CREATE TABLE IF NOT EXISTS meta.facts_state (last_day DATE, load_seq BIGINT)",
+    # The as-of date and windows (comma-separated days) features.buyer_evidence holds.
+    "CREATE TABLE IF NOT EXISTS meta.buyer_evidence_state (as_of DATE, windows VARCHAR)",
 )
+EVIDENCE_KEYS = ("supplier_id", "metric", "buyer_id")
 STAGED_EVENTS = ("orders", "shipments", "disputes")
 
 
@@ -133,6 +139,8 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
         log.info("facts computed for %s..%s", batch_first, batch_last)
     con.execute("DELETE FROM meta.facts_state")
     con.execute("INSERT INTO meta.facts_state VALUES (?, ?)", [through, newest_seq])
+    # Buyer evidence summed over days from `first` on summed facts that are gone.
+    con.execute("DELETE FROM meta.buyer_evidence_state WHERE as_of >= ?", [first])
     return (through - first).days + 1
 
 
@@ -212,9 +220,9 @@ def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:
 
 def scored_tables(facts: ibis.Table, suppliers: ibis.Table, previous: ibis.Table, risk: ibis.Table | None,
                   config: Config, as_of: dt.date, run_id: str, model_version: str,
-                  checkpoint: Checkpoint | None = None) -> dict[str, ibis.Table]:
+                  checkpoint: Checkpoint | None = None, evidence: ibis.Table | None = None) -> dict[str, ibis.Table]:
     """The rows of as_of for scores.supplier_rankings and scores.supplier_metrics, on any engine."""
-    ranked, metrics = rankings(facts, suppliers, previous, risk, as_of, policy_from(config), checkpoint)
+    ranked, metrics = rankings(facts, suppliers, previous, risk, as_of, policy_from(config), checkpoint, evidence)
     ranked = ranked.mutate(run_id=ibis.literal(run_id), model_version=ibis.literal(model_version),
                            config_hash=ibis.literal(config.config_hash))
     return {"supplier_rankings": ranked, "supplier_metrics": metrics.mutate(run_id=ibis.literal(run_id))}
@@ -231,11 +239,53 @@ def _store_scores(con, backend, config: Config, as_of: dt.date, run_id: str, ris
     """The scorecard of as_of, each stage materialised once (duckdb_checkpoint), stored."""
     facts = backend.table("supplier_day_facts", database="features")
     previous = _previous_decisions(con, backend, as_of)
+    checkpoint = duckdb_checkpoint(backend)
+    evidence = kept_buyer_evidence(con, backend, as_of, evidence_windows(policy_from(config)), checkpoint)
     tables = scored_tables(facts, _staging(backend, "suppliers"), previous, risk, config, as_of, run_id,
-                           model_version, duckdb_checkpoint(backend))
+                           model_version, checkpoint, evidence)
     suppliers = store_scores(con, backend, tables, as_of)
     drop_checkpoints(con)
     return suppliers
+
+
+def kept_buyer_evidence(con, backend, as_of: dt.date, windows: tuple[int, ...], checkpoint: Checkpoint) -> ibis.Table:
+    """The `buyer_evidence` of as_of (models/metrics.py), kept in features.buyer_evidence from
+    one run to the next and moved by the facts that entered and left its windows since the
+    date it holds: a daily run groups two days of facts per window instead of the whole long
+    window, which was most of a day's scorecard.
+
+    Rebuilt from the facts when what is kept cannot be moved: the first run, other windows,
+    a jump longer than the longest window, or facts recomputed for a day it covers
+    (update_facts forgets it then). A date before the kept one is computed aside and leaves
+    the kept evidence alone. The sums are decimals, so moved or rebuilt, the rows are the same.
+    """
+    facts = backend.table("supplier_day_facts", database="features")
+    key = ",".join(str(days) for days in sorted(set(windows)))
+    kept = con.execute("SELECT as_of FROM meta.buyer_evidence_state WHERE windows = ?", [key]).fetchall()
+    since = kept[0][0] if kept else None
+    if since is not None and as_of < since:
+        return checkpoint(buyer_evidence(facts, as_of, windows), "buyer_evidence")
+    if since is None or (as_of - since).days >= max(windows):
+        backend.create_table("buyer_evidence", buyer_evidence(facts, as_of, windows), database="features",
+                             overwrite=True)
+    elif since < as_of:
+        _move_evidence(con, checkpoint(evidence_change(facts, since, as_of, windows), "evidence_change"), windows)
+    con.execute("DELETE FROM meta.buyer_evidence_state")
+    con.execute("INSERT INTO meta.buyer_evidence_state VALUES (?, ?)", [as_of, key])
+    return backend.table("buyer_evidence", database="features")
+
+
+def _move_evidence(con, change: ibis.Table, windows: tuple[int, ...]) -> None:
+    """Add `change` (an `evidence_change`, materialised) to features.buyer_evidence: sums of the
+    buyers it has, new rows for the others; buyers left with no facts in any window go."""
+    name = change.get_name()
+    sums = [f"{kind}_{days}" for days in sorted(set(windows)) for kind in ("numerator", "denominator", "facts")]
+    matched = " AND ".join(f"e.{k} = c.{k}" for k in EVIDENCE_KEYS)
+    con.execute(f"UPDATE features.buyer_evidence AS e SET {', '.join(f'{c} = e.{c} + c.{c}' for c in sums)} "
+                f"FROM {name} AS c WHERE {matched}")
+    con.execute(f"INSERT INTO features.buyer_evidence BY NAME SELECT c.* FROM {name} AS c "
+                f"ANTI JOIN features.buyer_evidence AS e USING ({', '.join(EVIDENCE_KEYS)})")
+    con.execute(f"DELETE FROM features.buyer_evidence WHERE facts_{max(windows)} = 0")
 
 
 def _replace_date(con, backend, name: str, table: ibis.Table, as_of: dt.date) -> None:

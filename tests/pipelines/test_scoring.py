@@ -1,11 +1,18 @@
-"""The warehouse's daily facts: computed in batches of days, they are the facts of one pass."""
+"""The warehouse's daily facts: computed in batches of days, they are the facts of one pass. The
+buyer evidence kept from run to run: moved day by day, it is the evidence computed from the facts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
+import ibis
+
+from models.metrics import buyer_evidence
+from models.scorecard import evidence_windows
 from pipelines.ingest import ingest
-from pipelines.scoring import _day_batches, ensure_scoring_schema, ibis_backend, latest_data_day, update_facts
+from pipelines.scoring import (_day_batches, ensure_scoring_schema, ibis_backend, latest_data_day, policy_from, score,
+                               update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
 from tests.conftest import copy_landing
@@ -40,3 +47,79 @@ def test_facts_computed_in_batches_of_days_equal_the_facts_of_one_pass(small_mar
                for earlier, later in zip(batches, batches[1:]))  # consecutive, no day twice or missed
     assert len(whole) > 10_000
     assert in_batches == whole
+
+
+def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """(features.buyer_evidence, the same computed from the facts, meta.buyer_evidence_state)."""
+    con = connect(paths, read_only=True)
+    try:
+        (as_of,), = con.execute("SELECT as_of FROM meta.buyer_evidence_state").fetchall()
+        facts = ibis_backend(con).table("supplier_day_facts", database="features")
+        recomputed = buyer_evidence(facts, as_of, evidence_windows(policy_from(config)))
+        kept = con.execute("SELECT * FROM features.buyer_evidence ORDER BY ALL").fetchall()
+        fresh = con.execute(f"SELECT * FROM ({ibis.to_sql(recomputed, dialect='duckdb')}) ORDER BY ALL").fetchall()
+        return kept, fresh, con.execute("SELECT * FROM meta.buyer_evidence_state").fetchall()
+    finally:
+        con.close()
+
+
+def stored_scores(paths: DataPaths, as_of) -> list[tuple]:
+    con = connect(paths, read_only=True)
+    try:
+        return [con.execute(f"SELECT * EXCLUDE (run_id) FROM scores.{name} WHERE as_of_date = ? ORDER BY ALL",
+                            [as_of]).fetchall() for name in ("supplier_metrics", "supplier_rankings")]
+    finally:
+        con.close()
+
+
+def test_buyer_evidence_kept_from_day_to_day_equals_the_evidence_computed_from_scratch(small_marketplace, tmp_path,
+                                                                                        config):
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "kept"))
+    ingest(paths, config)
+    last = latest_data_day(paths)
+    days = [last - dt.timedelta(days=d) for d in (40, 39, 5, 0)]  # moved by 1, 34 and 5 days
+
+    for as_of in days:
+        score(paths, config, as_of, f"run-{as_of}")
+        kept, fresh, state = kept_and_recomputed_evidence(paths, config)
+        assert state == [(as_of, "90,365")]
+        assert len(kept) > 1000 and kept == fresh
+
+    # Scoring an earlier date again computes its evidence aside: the kept one stays on the latest date.
+    score(paths, config, days[0], f"run-{days[0]}")
+    assert kept_and_recomputed_evidence(paths, config)[2] == [(last, "90,365")]
+
+    # The scores stored with evidence moved from day to day equal those of a warehouse that scores
+    # the same dates with the evidence rebuilt from the facts each time (the state forgotten).
+    rebuilt = copy_landing(small_marketplace, DataPaths(tmp_path / "rebuilt"))
+    ingest(rebuilt, config)
+    for as_of in days:
+        con = connect(rebuilt)
+        try:
+            ensure_scoring_schema(con)
+            con.execute("DELETE FROM meta.buyer_evidence_state")
+        finally:
+            con.close()
+        score(rebuilt, config, as_of, f"run-{as_of}")
+        assert stored_scores(paths, as_of) == stored_scores(rebuilt, as_of)
+
+
+def test_facts_recomputed_for_days_the_evidence_covers_make_the_next_run_rebuild_it(small_marketplace, tmp_path,
+                                                                                     config):
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "late"))
+    ingest(paths, config)
+    last = latest_data_day(paths)
+    score(paths, config, last - dt.timedelta(days=5), "before")
+    con = connect(paths)
+    try:
+        # As if a late file had loaded versions of old days: the facts are recomputed from the first
+        # day with staged versions, which the kept evidence sums over.
+        con.execute("UPDATE meta.facts_state SET load_seq = 0")
+        with transaction(con):
+            assert update_facts(con, ibis_backend(con), last - dt.timedelta(days=5)) > 100
+        assert con.execute("SELECT count(*) FROM meta.buyer_evidence_state").fetchall() == [(0,)]
+    finally:
+        con.close()
+    score(paths, config, last, "after")
+    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
+    assert state == [(last, "90,365")] and kept == fresh
