@@ -43,6 +43,9 @@ def _first_day(as_of: dt.date, window_days: int) -> dt.date:
     return as_of - dt.timedelta(days=window_days - 1)
 
 
+ONE_DAY = dt.timedelta(days=1)
+
+
 def buyer_evidence(facts: Table, as_of: dt.date, windows: Iterable[int]) -> Table:
     """One row per supplier x metric x buyer with facts in the longest window: for each window
     of d days ending on as_of, the buyer's summed `numerator_<d>`, `denominator_<d>` (exact
@@ -55,32 +58,50 @@ def buyer_evidence(facts: Table, as_of: dt.date, windows: Iterable[int]) -> Tabl
     return _signed_sums(rows, {days: rows.day >= _first_day(as_of, days) for days in windows}, {})
 
 
-def evidence_change(facts: Table, since: dt.date, as_of: dt.date, windows: Iterable[int]) -> Table:
-    """One row per supplier x metric x buyer whose `buyer_evidence` changes when its windows
-    move from ending on `since` to ending on the later `as_of`: the facts entering each
-    window added, those leaving it subtracted, in the same columns.
+@dataclass(frozen=True)
+class EvidenceSpan:
+    """What a table of buyer evidence sums: for each window, the facts of the window's days
+    ending on `as_of`, up to the day `through` (<= as_of). `buyer_evidence(facts, as_of, ...)`
+    is the span (as_of, as_of); one whose facts from some day on are being recomputed counts
+    the days before it until they are added back."""
 
-    Facts of a day are final once it is over (models/facts.py), so the evidence of `since`
-    plus this change is exactly the evidence of `as_of`, in decimals, for the price of the
-    days that moved instead of the whole window. The caller must recompute from scratch if
-    facts of days up to `since` changed after that evidence was taken."""
-    if as_of <= since:
-        raise ValueError(f"evidence_change needs as_of after since, got {since} -> {as_of}")
+    as_of: dt.date
+    through: dt.date
+
+    def days(self, window_days: int) -> tuple[dt.date, dt.date]:
+        """The first and last day of a window whose facts the span counts."""
+        return _first_day(self.as_of, window_days), min(self.as_of, self.through)
+
+
+def evidence_change(facts: Table, old: EvidenceSpan, new: EvidenceSpan, windows: Iterable[int]) -> Table:
+    """One row per supplier x metric x buyer whose `buyer_evidence` changes from the span `old`
+    to the span `new` (windows ending on the same or a later day): the facts of the days `new`
+    counts and `old` did not added, those of the days `old` counted and `new` does not
+    subtracted, in the same columns.
+
+    Facts of a day are final once it is over (models/facts.py), so evidence moved by this
+    change is exactly the evidence of the new span, in decimals, for the price of the days
+    that moved instead of the whole window, provided the facts of the days both spans count
+    are those the old evidence summed. A late file that makes a run recompute facts of
+    counted days breaks that: the caller takes those days out first (a change to the span
+    ending the day before them), while the old facts are still there."""
+    if new.as_of < old.as_of:
+        raise ValueError(f"evidence windows only move forward, not from {old.as_of} back to {new.as_of}")
     windows = sorted(set(windows))
-    entering, leaving = {}, {}
+    added, subtracted = {}, {}
     for days in windows:
-        # days after `since` that are in the new window; days of the old window before the new one
-        entering[days] = (max(since + dt.timedelta(days=1), _first_day(as_of, days)), as_of)
-        leaving[days] = (_first_day(since, days), min(since, _first_day(as_of, days) - dt.timedelta(days=1)))
-    spans = [span for span in [*entering.values(), *leaving.values()] if span[0] <= span[1]]
-    moved = facts.filter(ibis.or_(*((_.day >= lo) & (_.day <= hi) for lo, hi in spans)))
+        (old_first, old_last), (new_first, new_last) = old.days(days), new.days(days)
+        added[days] = [(max(new_first, old_last + ONE_DAY), new_last)]
+        # the old days before the new window starts, and those after the new span ends
+        subtracted[days] = [(old_first, min(old_last, new_first - ONE_DAY)), (max(old_first, new_last + ONE_DAY), old_last)]
+    spans = [span for spans in [*added.values(), *subtracted.values()] for span in spans if span[0] <= span[1]]
+    moved = facts.filter(ibis.or_(*((_.day >= lo) & (_.day <= hi) for lo, hi in spans)) if spans else ibis.literal(False))
     rows = moved.filter(_.metric != "days_late")
 
-    def between(span):
-        return (rows.day >= span[0]) & (rows.day <= span[1])
+    def within(spans):
+        return ibis.or_(*((rows.day >= lo) & (rows.day <= hi) for lo, hi in spans if lo <= hi), ibis.literal(False))
 
-    return _signed_sums(rows, {d: between(span) for d, span in entering.items()},
-                        {d: between(span) for d, span in leaving.items()})
+    return _signed_sums(rows, {d: within(s) for d, s in added.items()}, {d: within(s) for d, s in subtracted.items()})
 
 
 def _signed_sums(rows: Table, added: dict[int, ibis.Value], subtracted: dict[int, ibis.Value]) -> Table:

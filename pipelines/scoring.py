@@ -22,7 +22,7 @@ from ibis import _
 
 from models.facts import supplier_day_facts
 from models.outcomes import order_outcomes
-from models.metrics import buyer_evidence, evidence_change
+from models.metrics import EvidenceSpan, buyer_evidence, evidence_change
 from models.scorecard import Checkpoint, ScoringPolicy, evidence_windows, rankings
 from pipelines.engines import drop_checkpoints, duckdb_backend, duckdb_checkpoint
 from pipelines.settings import Config, DataPaths
@@ -37,8 +37,9 @@ SCHEMA_DDL = (
         supplier_id VARCHAR, buyer_id VARCHAR, day DATE, metric VARCHAR, order_id VARCHAR,
         numerator DOUBLE, denominator DOUBLE)""",
     "CREATE TABLE IF NOT EXISTS meta.facts_state (last_day DATE, load_seq BIGINT)",
-    # The as-of date and windows (comma-separated days) features.buyer_evidence holds.
-    "CREATE TABLE IF NOT EXISTS meta.buyer_evidence_state (as_of DATE, windows VARCHAR)",
+    # The span (models/metrics.EvidenceSpan) and windows (comma-separated days) that
+    # features.buyer_evidence sums.
+    "CREATE TABLE IF NOT EXISTS meta.buyer_evidence_state (as_of DATE, through DATE, windows VARCHAR)",
 )
 EVIDENCE_KEYS = ("supplier_id", "metric", "buyer_id")
 STAGED_EVENTS = ("orders", "shipments", "disputes")
@@ -130,6 +131,7 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
     through = max(as_of, last_day) if last_day else as_of
     if first > through:
         return 0
+    _retract_evidence(con, backend, first)
     for batch_first, batch_last in _day_batches(con, first, through, batch_orders):
         staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
         facts = facts_between(staged, batch_first, batch_last, duckdb_checkpoint(backend))
@@ -139,8 +141,6 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
         log.info("facts computed for %s..%s", batch_first, batch_last)
     con.execute("DELETE FROM meta.facts_state")
     con.execute("INSERT INTO meta.facts_state VALUES (?, ?)", [through, newest_seq])
-    # Buyer evidence summed over days from `first` on summed facts that are gone.
-    con.execute("DELETE FROM meta.buyer_evidence_state WHERE as_of >= ?", [first])
     return (through - first).days + 1
 
 
@@ -251,28 +251,61 @@ def _store_scores(con, backend, config: Config, as_of: dt.date, run_id: str, ris
 def kept_buyer_evidence(con, backend, as_of: dt.date, windows: tuple[int, ...], checkpoint: Checkpoint) -> ibis.Table:
     """The `buyer_evidence` of as_of (models/metrics.py), kept in features.buyer_evidence from
     one run to the next and moved by the facts that entered and left its windows since the
-    date it holds: a daily run groups two days of facts per window instead of the whole long
-    window, which was most of a day's scorecard.
+    span it holds: a daily run groups a few days of facts per window instead of the whole
+    long window, which was most of a day's scorecard.
 
     Rebuilt from the facts when what is kept cannot be moved: the first run, other windows,
-    a jump longer than the longest window, or facts recomputed for a day it covers
-    (update_facts forgets it then). A date before the kept one is computed aside and leaves
-    the kept evidence alone. The sums are decimals, so moved or rebuilt, the rows are the same.
+    or more days to add than the longest window. A date before the kept one is computed
+    aside and leaves the kept evidence alone. The sums are decimals, so moved or rebuilt, the
+    rows are the same.
     """
     facts = backend.table("supplier_day_facts", database="features")
-    key = ",".join(str(days) for days in sorted(set(windows)))
-    kept = con.execute("SELECT as_of FROM meta.buyer_evidence_state WHERE windows = ?", [key]).fetchall()
-    since = kept[0][0] if kept else None
-    if since is not None and as_of < since:
+    kept = _kept_evidence(con)
+    span = kept[0] if kept and kept[1] == tuple(sorted(set(windows))) else None
+    wanted = EvidenceSpan(as_of, as_of)
+    if span is not None and as_of < span.as_of:
         return checkpoint(buyer_evidence(facts, as_of, windows), "buyer_evidence")
-    if since is None or (as_of - since).days >= max(windows):
+    if span is None or (as_of - span.through).days >= max(windows):
         backend.create_table("buyer_evidence", buyer_evidence(facts, as_of, windows), database="features",
                              overwrite=True)
-    elif since < as_of:
-        _move_evidence(con, checkpoint(evidence_change(facts, since, as_of, windows), "evidence_change"), windows)
-    con.execute("DELETE FROM meta.buyer_evidence_state")
-    con.execute("INSERT INTO meta.buyer_evidence_state VALUES (?, ?)", [as_of, key])
+    elif span != wanted:
+        _move_evidence(con, checkpoint(evidence_change(facts, span, wanted, windows), "evidence_change"), windows)
+    _keep_evidence_state(con, wanted, windows)
     return backend.table("buyer_evidence", database="features")
+
+
+def _retract_evidence(con, backend, first: dt.date) -> None:
+    """Take the facts of days from `first` on out of the kept buyer evidence, while they are
+    still there: update_facts is about to recompute them (a late file changed them). The
+    evidence then counts the days before `first`; the next scoring run adds the recomputed
+    ones back. Forgotten instead when that is more than the longest window's days."""
+    kept = _kept_evidence(con)
+    if kept is None or kept[0].through < first:
+        return
+    span, windows = kept
+    if (span.through - first).days >= max(windows):
+        con.execute("DELETE FROM meta.buyer_evidence_state")
+        return
+    retracted = EvidenceSpan(span.as_of, first - dt.timedelta(days=1))
+    facts = backend.table("supplier_day_facts", database="features")
+    change = duckdb_checkpoint(backend)(evidence_change(facts, span, retracted, windows), "evidence_retraction")
+    _move_evidence(con, change, windows)
+    _keep_evidence_state(con, retracted, windows)
+
+
+def _kept_evidence(con) -> tuple[EvidenceSpan, tuple[int, ...]] | None:
+    """The span and windows features.buyer_evidence sums; None when nothing is kept."""
+    kept = con.execute("SELECT as_of, through, windows FROM meta.buyer_evidence_state").fetchall()
+    if not kept:
+        return None
+    as_of, through, windows = kept[0]
+    return EvidenceSpan(as_of, through), tuple(int(days) for days in windows.split(","))
+
+
+def _keep_evidence_state(con, span: EvidenceSpan, windows: tuple[int, ...]) -> None:
+    con.execute("DELETE FROM meta.buyer_evidence_state")
+    con.execute("INSERT INTO meta.buyer_evidence_state VALUES (?, ?, ?)",
+                [span.as_of, span.through, ",".join(str(days) for days in sorted(set(windows)))])
 
 
 def _move_evidence(con, change: ibis.Table, windows: tuple[int, ...]) -> None:

@@ -3,6 +3,7 @@ buyer evidence kept from run to run: moved day by day, it is the evidence comput
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 
@@ -50,15 +51,17 @@ def test_facts_computed_in_batches_of_days_equal_the_facts_of_one_pass(small_mar
 
 
 def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """(features.buyer_evidence, the same computed from the facts, meta.buyer_evidence_state)."""
+    """(features.buyer_evidence, the same computed from the facts for the span it holds,
+    meta.buyer_evidence_state)."""
     con = connect(paths, read_only=True)
     try:
-        (as_of,), = con.execute("SELECT as_of FROM meta.buyer_evidence_state").fetchall()
+        state = con.execute("SELECT * FROM meta.buyer_evidence_state").fetchall()
+        (as_of, through, _windows), = state
         facts = ibis_backend(con).table("supplier_day_facts", database="features")
-        recomputed = buyer_evidence(facts, as_of, evidence_windows(policy_from(config)))
+        recomputed = buyer_evidence(facts.filter(facts.day <= through), as_of, evidence_windows(policy_from(config)))
         kept = con.execute("SELECT * FROM features.buyer_evidence ORDER BY ALL").fetchall()
         fresh = con.execute(f"SELECT * FROM ({ibis.to_sql(recomputed, dialect='duckdb')}) ORDER BY ALL").fetchall()
-        return kept, fresh, con.execute("SELECT * FROM meta.buyer_evidence_state").fetchall()
+        return kept, fresh, state
     finally:
         con.close()
 
@@ -82,12 +85,12 @@ def test_buyer_evidence_kept_from_day_to_day_equals_the_evidence_computed_from_s
     for as_of in days:
         score(paths, config, as_of, f"run-{as_of}")
         kept, fresh, state = kept_and_recomputed_evidence(paths, config)
-        assert state == [(as_of, "90,365")]
+        assert state == [(as_of, as_of, "90,365")]
         assert len(kept) > 1000 and kept == fresh
 
     # Scoring an earlier date again computes its evidence aside: the kept one stays on the latest date.
     score(paths, config, days[0], f"run-{days[0]}")
-    assert kept_and_recomputed_evidence(paths, config)[2] == [(last, "90,365")]
+    assert kept_and_recomputed_evidence(paths, config)[2] == [(last, last, "90,365")]
 
     # The scores stored with evidence moved from day to day equal those of a warehouse that scores
     # the same dates with the evidence rebuilt from the facts each time (the state forgotten).
@@ -104,22 +107,69 @@ def test_buyer_evidence_kept_from_day_to_day_equals_the_evidence_computed_from_s
         assert stored_scores(paths, as_of) == stored_scores(rebuilt, as_of)
 
 
-def test_facts_recomputed_for_days_the_evidence_covers_make_the_next_run_rebuild_it(small_marketplace, tmp_path,
-                                                                                     config):
-    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "late"))
-    ingest(paths, config)
-    last = latest_data_day(paths)
-    score(paths, config, last - dt.timedelta(days=5), "before")
+def facts_updated(paths: DataPaths, as_of: dt.date) -> dt.date | None:
+    """update_facts up to as_of on its own; the first day it recomputed (None: none)."""
     con = connect(paths)
     try:
-        # As if a late file had loaded versions of old days: the facts are recomputed from the first
-        # day with staged versions, which the kept evidence sums over.
-        con.execute("UPDATE meta.facts_state SET load_seq = 0")
         with transaction(con):
-            assert update_facts(con, ibis_backend(con), last - dt.timedelta(days=5)) > 100
+            days = update_facts(con, ibis_backend(con), as_of)
+        return as_of - dt.timedelta(days=days - 1) if days else None
+    finally:
+        con.close()
+
+
+def test_facts_a_late_file_recomputes_are_taken_out_of_the_evidence_and_added_back(small_marketplace, tmp_path,
+                                                                                    config):
+    # The landing files of the last 10 days arrive after a run on the day before them; the
+    # generated files carry versions of earlier days, so the facts of days the kept evidence
+    # counts are recomputed.
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "late"))
+    last = max(dt.date.fromisoformat(path.stem) for path in paths.landing.glob("orders/*.csv"))
+    before = last - dt.timedelta(days=10)
+    held = tmp_path / "held"
+    for path in paths.landing.glob("*/*.csv"):
+        if dt.date.fromisoformat(path.stem) > before:
+            (held / path.parent.name).mkdir(parents=True, exist_ok=True)
+            path.rename(held / path.parent.name / path.name)
+    ingest_then_score(paths, config, before)
+    for path in held.glob("*/*.csv"):
+        path.rename(paths.landing / path.parent.name / path.name)
+    ingest(paths, config)
+
+    first = facts_updated(paths, last)
+    assert first < before  # a late version changed a day the evidence counts
+    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
+    assert state == [(before, first - dt.timedelta(days=1), "90,365")] and kept == fresh
+
+    assert latest_data_day(paths) == last
+    score(paths, config, last, "after")  # adds the recomputed days back, and the new ones
+    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
+    assert state == [(last, last, "90,365")] and len(kept) > 1000 and kept == fresh
+
+
+def ingest_then_score(paths: DataPaths, config, as_of: dt.date | None = None) -> DataPaths:
+    ingest(paths, config)
+    score(paths, config, as_of or latest_data_day(paths), "run")
+    return paths
+
+
+def test_facts_recomputed_further_back_than_the_windows_make_the_evidence_rebuilt(small_marketplace, tmp_path,
+                                                                                  config):
+    short = dataclasses.replace(config, scoring=dataclasses.replace(config.scoring, long_window_days=20,
+                                                                    short_window_days=5))
+    paths = ingest_then_score(copy_landing(small_marketplace, DataPaths(tmp_path / "far")), short)
+    last = latest_data_day(paths)
+    con = connect(paths)
+    try:
+        con.execute("UPDATE meta.facts_state SET load_seq = 0")  # as if every file had just been loaded
+    finally:
+        con.close()
+    assert facts_updated(paths, last) < last - dt.timedelta(days=20)
+    con = connect(paths, read_only=True)
+    try:
         assert con.execute("SELECT count(*) FROM meta.buyer_evidence_state").fetchall() == [(0,)]
     finally:
         con.close()
-    score(paths, config, last, "after")
-    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
-    assert state == [(last, "90,365")] and kept == fresh
+    score(paths, short, last, "rebuilt")
+    kept, fresh, state = kept_and_recomputed_evidence(paths, short)
+    assert state == [(last, last, "5,20")] and len(kept) > 100 and kept == fresh
