@@ -93,15 +93,17 @@ def evidence_change(facts: Table, old: EvidenceSpan, new: EvidenceSpan, windows:
         (old_first, old_last), (new_first, new_last) = old.days(days), new.days(days)
         added[days] = [(max(new_first, old_last + ONE_DAY), new_last)]
         # the old days before the new window starts, and those after the new span ends
-        subtracted[days] = [(old_first, min(old_last, new_first - ONE_DAY)), (max(old_first, new_last + ONE_DAY), old_last)]
-    spans = [span for spans in [*added.values(), *subtracted.values()] for span in spans if span[0] <= span[1]]
-    moved = facts.filter(ibis.or_(*((_.day >= lo) & (_.day <= hi) for lo, hi in spans)) if spans else ibis.literal(False))
-    rows = moved.filter(_.metric != "days_late")
+        subtracted[days] = [(old_first, min(old_last, new_first - ONE_DAY)),
+                            (max(old_first, new_last + ONE_DAY), old_last)]
 
-    def within(spans):
-        return ibis.or_(*((rows.day >= lo) & (rows.day <= hi) for lo, hi in spans if lo <= hi), ibis.literal(False))
+    def within(table, spans):
+        return ibis.or_(*((table.day >= lo) & (table.day <= hi) for lo, hi in spans if lo <= hi), ibis.literal(False))
 
-    return _signed_sums(rows, {d: within(s) for d, s in added.items()}, {d: within(s) for d, s in subtracted.items()})
+    rows = facts.filter(within(facts, [span for spans in [*added.values(), *subtracted.values()] for span in spans]))
+    rows = rows.filter(_.metric != "days_late")
+
+    return _signed_sums(rows, {d: within(rows, s) for d, s in added.items()},
+                        {d: within(rows, s) for d, s in subtracted.items()})
 
 
 def _signed_sums(rows: Table, added: dict[int, ibis.Value], subtracted: dict[int, ibis.Value]) -> Table:
