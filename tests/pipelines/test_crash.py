@@ -1,9 +1,10 @@
 """Kill the run with SIGKILL at random points, rerun, and compare with a clean run.
 
 Each trial starts `suprel run` in its own process against the session's Prefect test
-server, kills it after a random delay spanning the whole run (ingest, scoring and
-publishing), then runs the refresh again to completion. The published rows (all but
-run_id) and the staged rows must equal those of a run that was never interrupted.
+server, kills it after a random delay, the trials' delays spread over the whole run
+(ingest, scoring and publishing), then runs the refresh again to completion. The
+published rows (all but run_id) and the staged rows must equal those of a run that was
+never interrupted.
 SUPREL_CRASH_TRIALS sets the number of trials (20; CI may set fewer to save time);
 benchmarks/crash_trials.py runs many more.
 """
@@ -78,9 +79,12 @@ def test_killed_runs_rerun_to_the_clean_result(crash_marketplace, clean_run, tmp
     for trial in range(TRIALS):
         paths = copy_landing(crash_marketplace, DataPaths(tmp_path / f"trial{trial}"))
         process = start_run(paths, prefect_api_url)
-        # Publishing takes the last moments of a run: every third kill aims there.
+        # Publishing takes the last moments of a run: every third kill aims there. The others
+        # are spread over the run, trial i at a random moment of the i-th of TRIALS equal
+        # slices of it: uniform delays could all land in one phase (they once all hit score).
         tail = (max(working, seconds - 3.0), seconds - 0.5)
-        time.sleep(rng.uniform(*tail) if trial % 3 == 2 else rng.uniform(working, seconds))
+        spread = working + (trial + rng.random()) * (seconds - working) / TRIALS
+        time.sleep(rng.uniform(*tail) if trial % 3 == 2 else spread)
         process.send_signal(signal.SIGKILL)
         process.wait()
         phases.append(phase_reached(paths, files))
