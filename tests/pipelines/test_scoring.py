@@ -173,3 +173,8 @@ def test_facts_recomputed_further_back_than_the_windows_make_the_evidence_rebuil
     score(paths, short, last, "rebuilt")
     kept, fresh, state = kept_and_recomputed_evidence(paths, short)
     assert state == [(last, last, "5,20")] and len(kept) > 100 and kept == fresh
+
+    # Other windows in the config: the evidence kept for the old ones is rebuilt for the new.
+    score(paths, config, last, "other windows")
+    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
+    assert state == [(last, last, "90,365")] and len(kept) > 1000 and kept == fresh
