@@ -118,6 +118,12 @@ def facts_updated(paths: DataPaths, as_of: dt.date) -> dt.date | None:
         con.close()
 
 
+def ingest_then_score(paths: DataPaths, config, as_of: dt.date | None = None) -> DataPaths:
+    ingest(paths, config)
+    score(paths, config, as_of or latest_data_day(paths), "run")
+    return paths
+
+
 def test_facts_a_late_file_recomputes_are_taken_out_of_the_evidence_and_added_back(small_marketplace, tmp_path,
                                                                                     config):
     # The landing files of the last 10 days arrive after a run on the day before them; the
@@ -145,12 +151,6 @@ def test_facts_a_late_file_recomputes_are_taken_out_of_the_evidence_and_added_ba
     score(paths, config, last, "after")  # adds the recomputed days back, and the new ones
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
     assert state == [(last, last, "90,365")] and len(kept) > 1000 and kept == fresh
-
-
-def ingest_then_score(paths: DataPaths, config, as_of: dt.date | None = None) -> DataPaths:
-    ingest(paths, config)
-    score(paths, config, as_of or latest_data_day(paths), "run")
-    return paths
 
 
 def test_facts_recomputed_further_back_than_the_windows_make_the_evidence_rebuilt(small_marketplace, tmp_path,
