@@ -260,8 +260,9 @@ def kept_buyer_evidence(con, backend, as_of: dt.date, windows: tuple[int, ...], 
     rows are the same.
     """
     facts = backend.table("supplier_day_facts", database="features")
+    windows = tuple(sorted(set(windows)))
     kept = _kept_evidence(con)
-    span = kept[0] if kept and kept[1] == tuple(sorted(set(windows))) else None
+    span = kept[0] if kept and kept[1] == windows else None
     wanted = EvidenceSpan(as_of, as_of)
     if span is not None and as_of < span.as_of:
         return checkpoint(buyer_evidence(facts, as_of, windows), "buyer_evidence")
@@ -294,7 +295,7 @@ def _retract_evidence(con, backend, first: dt.date) -> None:
 
 
 def _kept_evidence(con) -> tuple[EvidenceSpan, tuple[int, ...]] | None:
-    """The span and windows features.buyer_evidence sums; None when nothing is kept."""
+    """The span and windows (ascending) features.buyer_evidence sums; None when nothing is kept."""
     kept = con.execute("SELECT as_of, through, windows FROM meta.buyer_evidence_state").fetchall()
     if not kept:
         return None
@@ -303,16 +304,17 @@ def _kept_evidence(con) -> tuple[EvidenceSpan, tuple[int, ...]] | None:
 
 
 def _keep_evidence_state(con, span: EvidenceSpan, windows: tuple[int, ...]) -> None:
+    """Record what features.buyer_evidence now sums (windows ascending, as _kept_evidence reads them)."""
     con.execute("DELETE FROM meta.buyer_evidence_state")
     con.execute("INSERT INTO meta.buyer_evidence_state VALUES (?, ?, ?)",
-                [span.as_of, span.through, ",".join(str(days) for days in sorted(set(windows)))])
+                [span.as_of, span.through, ",".join(str(days) for days in windows)])
 
 
 def _move_evidence(con, change: ibis.Table, windows: tuple[int, ...]) -> None:
     """Add `change` (an `evidence_change`, materialised) to features.buyer_evidence: sums of the
     buyers it has, new rows for the others; buyers left with no facts in any window go."""
     name = change.get_name()
-    sums = [f"{kind}_{days}" for days in sorted(set(windows)) for kind in ("numerator", "denominator", "facts")]
+    sums = [f"{kind}_{days}" for days in windows for kind in ("numerator", "denominator", "facts")]
     matched = " AND ".join(f"e.{k} = c.{k}" for k in EVIDENCE_KEYS)
     con.execute(f"UPDATE features.buyer_evidence AS e SET {', '.join(f'{c} = e.{c} + c.{c}' for c in sums)} "
                 f"FROM {name} AS c WHERE {matched}")

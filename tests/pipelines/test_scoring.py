@@ -16,7 +16,7 @@ from pipelines.scoring import (_day_batches, ensure_scoring_schema, ibis_backend
                                update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
-from tests.conftest import copy_landing
+from tests.conftest import copy_landing, query
 
 
 def facts_after_update(paths: DataPaths, batch_orders: int) -> tuple[list[tuple], list[tuple]]:
@@ -66,13 +66,9 @@ def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple],
         con.close()
 
 
-def stored_scores(paths: DataPaths, as_of) -> list[tuple]:
-    con = connect(paths, read_only=True)
-    try:
-        return [con.execute(f"SELECT * EXCLUDE (run_id) FROM scores.{name} WHERE as_of_date = ? ORDER BY ALL",
-                            [as_of]).fetchall() for name in ("supplier_metrics", "supplier_rankings")]
-    finally:
-        con.close()
+def stored_scores(paths: DataPaths, as_of: dt.date) -> list[list[tuple]]:
+    return [query(paths, f"SELECT * EXCLUDE (run_id) FROM scores.{name} WHERE as_of_date = DATE '{as_of}' "
+                         "ORDER BY ALL") for name in ("supplier_metrics", "supplier_rankings")]
 
 
 def test_buyer_evidence_kept_from_day_to_day_equals_the_evidence_computed_from_scratch(small_marketplace, tmp_path,
@@ -165,11 +161,7 @@ def test_facts_recomputed_further_back_than_the_windows_make_the_evidence_rebuil
     finally:
         con.close()
     assert facts_updated(paths, last) < last - dt.timedelta(days=20)
-    con = connect(paths, read_only=True)
-    try:
-        assert con.execute("SELECT count(*) FROM meta.buyer_evidence_state").fetchall() == [(0,)]
-    finally:
-        con.close()
+    assert query(paths, "SELECT count(*) FROM meta.buyer_evidence_state") == [(0,)]
     score(paths, short, last, "rebuilt")
     kept, fresh, state = kept_and_recomputed_evidence(paths, short)
     assert state == [(last, last, "5,20")] and len(kept) > 100 and kept == fresh
