@@ -43,20 +43,36 @@ def recheck_pending(con: duckdb.DuckDBPyConnection, days: int, run_id: str, futu
     for source in SOURCES.values():
         if not waiting.get(source.name):
             continue
+        _find_references(con, source)
         released = _release(con, source, run_id, future_limit, now)
         results += released.results if released else []
         mismatches += released.mismatches if released else []
         results += _expire(con, source, days, run_id, now)
+    con.execute(f"DROP TABLE IF EXISTS {FOUND}")
     return results, mismatches
 
 
 def _waiting(source: Source, found: bool) -> str:
-    """pending.<source> rows whose reference exists (found) or does not exist yet."""
+    """pending.<source> rows whose reference exists (found) or does not exist yet, as found
+    by the latest `_find_references`."""
+    test = "IN" if found else "NOT IN"
+    return f"FROM pending.{source.name} WHERE {quote(REFERENCES[source.name].column)} {test} (SELECT key FROM {FOUND})"
+
+
+FOUND = "_pending_references_found"  # temp: the references of pending.<source> that staging has
+
+
+def _find_references(con, source: Source) -> None:
+    """The references of the rows waiting in pending.<source> that the target now has; the
+    rows still waiting after the release are those whose reference is not among them.
+
+    One scan of the target's versions (40M at 10M orders) with the few waiting keys as the
+    hash table, where `IN` and `NOT IN (SELECT key FROM staging.<target>)` scanned it twice."""
     ref = REFERENCES[source.name]
     target = SOURCES[ref.target]
-    test = "IN" if found else "NOT IN"
-    return (f"FROM pending.{source.name} WHERE {quote(ref.column)} {test} "
-            f"(SELECT {quote(target.key)} FROM staging.{target.name})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {FOUND} AS SELECT DISTINCT {quote(target.key)} AS key "
+                f"FROM staging.{target.name} WHERE {quote(target.key)} IN "
+                f"(SELECT {quote(ref.column)} FROM pending.{source.name})")
 
 
 def _release(con, source: Source, run_id: str, future_limit: datetime, now: datetime):
