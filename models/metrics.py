@@ -15,7 +15,7 @@ the evidence however many orders it places.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ibis
@@ -26,6 +26,7 @@ from models.relational import EXACT, exact_sum, left_join_on, ratio
 
 
 LEVEL_SLACK = 1e-9
+EVIDENCE_KEYS = ("supplier_id", "metric", "buyer_id")  # the grain of buyer evidence
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,16 @@ def evidence_change(facts: Table, old: EvidenceSpan, new: EvidenceSpan, windows:
                         {d: within(rows, s) for d, s in subtracted.items()})
 
 
+def net_change(changes: Sequence[Table]) -> Table:
+    """One row per supplier x metric x buyer: the sum of `evidence_change`s of the same windows,
+    without the rows where they cancel out. A late file's days taken out of the evidence and
+    added back recomputed are mostly the same facts: applied together, only what changed is left."""
+    rows = ibis.union(*changes) if len(changes) > 1 else changes[0]
+    sums = [c for c in rows.columns if c not in EVIDENCE_KEYS]
+    total = rows.group_by(list(EVIDENCE_KEYS)).aggregate(**{c: rows[c].sum() for c in sums})
+    return total.filter(ibis.or_(*(total[c] != 0 for c in sums)))
+
+
 def _signed_sums(rows: Table, added: dict[int, ibis.Value], subtracted: dict[int, ibis.Value]) -> Table:
     """Per supplier x metric x buyer and window d: the decimal sums of numerator and denominator
     and the count of facts, of the rows `added[d]` selects minus those `subtracted[d]` selects."""
@@ -118,7 +129,7 @@ def _signed_sums(rows: Table, added: dict[int, ibis.Value], subtracted: dict[int
         sums |= {f"numerator_{days}": signed(rows.numerator.cast(EXACT), days).sum(),
                  f"denominator_{days}": signed(rows.denominator.cast(EXACT), days).sum(),
                  f"facts_{days}": signed(ibis.literal(1, type="int64"), days).sum()}
-    return rows.group_by(["supplier_id", "metric", "buyer_id"]).aggregate(**sums)
+    return rows.group_by(list(EVIDENCE_KEYS)).aggregate(**sums)
 
 
 def window_evidence(evidence: Table, window_days: int) -> Table:

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from models.metrics import (BuyerCap, EvidenceSpan, buyer_evidence, evidence_change, median_days_late, water_level,
-                            windowed_metrics)
+from models.metrics import (BuyerCap, EvidenceSpan, buyer_evidence, evidence_change, median_days_late, net_change,
+                            water_level, windowed_metrics)
 from tests.models.frames import day, table
 
 FACT_SCHEMA = {"supplier_id": "string", "buyer_id": "string", "day": "date", "metric": "string",
@@ -177,6 +177,26 @@ def span_evidence(facts, span: EvidenceSpan, windows) -> dict:
     return keyed_evidence(buyer_evidence(facts.filter(facts.day <= span.through), span.as_of, windows))
 
 
+def moved_by(evidence: dict, change) -> dict:
+    """Keyed evidence with an evidence change added, as features.buyer_evidence is moved: sums
+    added, new buyers inserted, buyers left with no facts in the longest window (30 days) gone."""
+    moved = {key: dict(sums) for key, sums in evidence.items()}
+    for key, delta in keyed_evidence(change).items():
+        kept = moved.setdefault(key, {column: 0 for column in delta})
+        for column, value in delta.items():
+            kept[column] += value
+    return {key: sums for key, sums in moved.items() if sums["facts_30"] != 0}
+
+
+def seeded_facts(seed: str, count: int = 3000) -> list[dict]:
+    """Facts over the 120 days from 2024-01-01: ten buyers of four suppliers, three metrics."""
+    rng = random.Random(seed)
+    return [fact(f"B{rng.randint(0, 9)}", rng.choice([1, 1, 2.5, 130.25]), rng.choice([0, 0, 1, 0.125]),
+                 on=str(day("2024-01-01").fromordinal(day("2024-01-01").toordinal() + rng.randint(0, 119))),
+                 metric=rng.choice(["orders", "refund_share", "days_late"]), supplier_id=f"S{rng.randint(0, 3)}")
+            for _ in range(count)]
+
+
 @pytest.mark.parametrize("old, new", [
     (("2024-03-01", "2024-03-01"), ("2024-03-02", "2024-03-02")),  # a day later
     (("2024-03-01", "2024-03-01"), ("2024-03-04", "2024-03-04")),
@@ -187,25 +207,38 @@ def span_evidence(facts, span: EvidenceSpan, windows) -> dict:
     (("2024-03-01", "2024-01-20"), ("2024-03-03", "2024-03-03")),  # taken out past both windows, added back
 ])
 def test_the_evidence_of_a_span_moved_by_its_change_is_the_evidence_of_the_new_span(old, new):
-    # Seeded facts over 120 days; windows of 10 and 30 days. Decimal sums: the match is exact.
-    rng, windows = random.Random(str(old + new)), (10, 30)
-    rows = [fact(f"B{rng.randint(0, 9)}", rng.choice([1, 1, 2.5, 130.25]), rng.choice([0, 0, 1, 0.125]),
-                 on=str(day("2024-01-01").fromordinal(day("2024-01-01").toordinal() + rng.randint(0, 119))),
-                 metric=rng.choice(["orders", "refund_share", "days_late"]), supplier_id=f"S{rng.randint(0, 3)}")
-            for _ in range(3000)]
-    facts = table(rows, FACT_SCHEMA)
+    # Windows of 10 and 30 days. Decimal sums: the match is exact.
+    windows, facts = (10, 30), table(seeded_facts(str(old + new)), FACT_SCHEMA)
     old, new = (EvidenceSpan(day(as_of), day(through)) for as_of, through in (old, new))
 
-    moved = span_evidence(facts, old, windows)
-    for key, change in keyed_evidence(evidence_change(facts, old, new, windows)).items():
-        kept = moved.setdefault(key, {column: 0 for column in change})
-        for column, value in change.items():
-            kept[column] += value
-    moved = {key: sums for key, sums in moved.items() if sums["facts_30"] != 0}
+    moved = moved_by(span_evidence(facts, old, windows), evidence_change(facts, old, new, windows))
 
     expected = span_evidence(facts, new, windows)
     assert len(expected) > 20 and moved == expected
     assert all(value >= 0 for sums in moved.values() for value in sums.values())
+
+
+def test_days_taken_out_and_added_back_recomputed_net_to_the_buyers_whose_evidence_changed():
+    # A late version changes one fact of 2024-02-25 (a day the evidence counted); the days from
+    # 02-21 are taken out of the old facts, added back from the new ones, and the window moves a day.
+    windows, rows = (10, 30), seeded_facts("late")
+    late = next(i for i, r in enumerate(rows) if r["day"] == day("2024-02-25") and r["metric"] == "orders")
+    old_facts = table(rows, FACT_SCHEMA)
+    rows[late] = {**rows[late], "numerator": rows[late]["numerator"] + 1}
+    new_facts = table(rows, FACT_SCHEMA)
+    span, retracted, later = (EvidenceSpan(day("2024-03-01"), day("2024-03-01")),
+                              EvidenceSpan(day("2024-03-01"), day("2024-02-20")),
+                              EvidenceSpan(day("2024-03-02"), day("2024-03-02")))
+
+    net = net_change([evidence_change(old_facts, span, retracted, windows),
+                      evidence_change(new_facts, retracted, later, windows)])
+
+    before, after = span_evidence(old_facts, span, windows), span_evidence(new_facts, later, windows)
+    assert moved_by(before, net) == after
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    late_key = (rows[late]["supplier_id"], "orders", rows[late]["buyer_id"])
+    assert late_key in changed and set(keyed_evidence(net)) == changed
+    assert len(changed) < len(after) / 2  # most buyers' days came back as they were taken out
 
 
 def test_evidence_windows_do_not_move_back():

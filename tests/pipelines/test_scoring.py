@@ -9,11 +9,11 @@ import shutil
 
 import ibis
 
-from models.metrics import buyer_evidence
+from models.metrics import buyer_evidence, net_change
 from models.scorecard import evidence_windows
 from pipelines.ingest import ingest
-from pipelines.scoring import (_day_batches, ensure_scoring_schema, ibis_backend, latest_data_day, policy_from, score,
-                               update_facts)
+from pipelines.scoring import (RETRACTED, _day_batches, _retracted, ensure_scoring_schema, ibis_backend, latest_data_day,
+                               policy_from, score, update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
 from tests.conftest import copy_landing, query
@@ -51,16 +51,20 @@ def test_facts_computed_in_batches_of_days_equal_the_facts_of_one_pass(small_mar
 
 
 def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """(features.buyer_evidence, the same computed from the facts for the span it holds,
-    meta.buyer_evidence_state)."""
+    """(features.buyer_evidence with the days taken out of it and not yet applied, the same
+    computed from the facts for the span it holds, meta.buyer_evidence_state)."""
     con = connect(paths, read_only=True)
     try:
         state = con.execute("SELECT * FROM meta.buyer_evidence_state").fetchall()
         (as_of, through, _windows), = state
-        facts = ibis_backend(con).table("supplier_day_facts", database="features")
-        recomputed = buyer_evidence(facts.filter(facts.day <= through), as_of, evidence_windows(policy_from(config)))
-        kept = con.execute("SELECT * FROM features.buyer_evidence ORDER BY ALL").fetchall()
-        fresh = con.execute(f"SELECT * FROM ({ibis.to_sql(recomputed, dialect='duckdb')}) ORDER BY ALL").fetchall()
+        backend = ibis_backend(con)
+        windows = evidence_windows(policy_from(config))
+        facts = backend.table("supplier_day_facts", database="features")
+        recomputed = buyer_evidence(facts.filter(facts.day <= through), as_of, windows)
+        kept = net_change([backend.table("buyer_evidence", database="features"), *_retracted(con, backend)])
+        kept = kept.filter(kept[f"facts_{max(windows)}"] != 0)
+        kept, fresh = (con.execute(f"SELECT * FROM ({ibis.to_sql(t, dialect='duckdb')}) ORDER BY ALL").fetchall()
+                       for t in (kept, recomputed))
         return kept, fresh, state
     finally:
         con.close()
@@ -143,11 +147,23 @@ def test_facts_a_late_file_recomputes_are_taken_out_of_the_evidence_and_added_ba
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
     assert state == [(before, first - dt.timedelta(days=1), "90,365")] and kept == fresh
 
+    # Another late version, of three days earlier, before any scoring run: those days are taken
+    # out too, and both wait for the run.
+    con = connect(paths)
+    try:
+        con.execute("UPDATE staging.orders SET load_seq = (SELECT max(load_seq) + 1 FROM meta.load_ledger) "
+                    "WHERE updated_at::DATE = ?", [first - dt.timedelta(days=3)])
+    finally:
+        con.close()
+    assert facts_updated(paths, last) == first - dt.timedelta(days=3)
+    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
+    assert state == [(before, first - dt.timedelta(days=4), "90,365")] and kept == fresh
+
     assert latest_data_day(paths) == last
     score(paths, config, last, "after")  # adds the recomputed days back, and the new ones
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
     assert state == [(last, last, "90,365")] and len(kept) > 1000 and kept == fresh
-
+    assert query(paths, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{RETRACTED}'") == [(0,)]
 
 def test_facts_recomputed_further_back_than_the_windows_make_the_evidence_rebuilt(small_marketplace, tmp_path,
                                                                                   config):
