@@ -15,7 +15,7 @@ the evidence however many orders it places.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ibis
@@ -84,8 +84,8 @@ def evidence_change(facts: Table, old: EvidenceSpan, new: EvidenceSpan, windows:
     change is exactly the evidence of the new span, in decimals, for the price of the days
     that moved instead of the whole window, provided the facts of the days both spans count
     are those the old evidence summed. A late file that makes a run recompute facts of
-    counted days breaks that: the caller takes those days out first (a change to the span
-    ending the day before them), while the old facts are still there."""
+    counted days breaks that: the caller corrects the evidence for the facts it replaced
+    (`evidence_correction`) as it replaces them."""
     if new.as_of < old.as_of:
         raise ValueError(f"evidence windows only move forward, not from {old.as_of} back to {new.as_of}")
     windows = sorted(set(windows))
@@ -103,18 +103,32 @@ def evidence_change(facts: Table, old: EvidenceSpan, new: EvidenceSpan, windows:
     rows = facts.filter(within(facts, [span for spans in [*added.values(), *subtracted.values()] for span in spans]))
     rows = rows.filter(_.metric != "days_late")
 
-    return _signed_sums(rows, {d: within(rows, s) for d, s in added.items()},
-                        {d: within(rows, s) for d, s in subtracted.items()})
+    return _nonzero(_signed_sums(rows, {d: within(rows, s) for d, s in added.items()},
+                                 {d: within(rows, s) for d, s in subtracted.items()}))
 
 
-def net_change(changes: Sequence[Table]) -> Table:
-    """One row per supplier x metric x buyer: the sum of `evidence_change`s of the same windows,
-    without the rows where they cancel out. A late file's days taken out of the evidence and
-    added back recomputed are mostly the same facts: applied together, only what changed is left."""
-    rows = ibis.union(*changes) if len(changes) > 1 else changes[0]
-    sums = [c for c in rows.columns if c not in EVIDENCE_KEYS]
-    total = rows.group_by(list(EVIDENCE_KEYS)).aggregate(**{c: rows[c].sum() for c in sums})
-    return total.filter(ibis.or_(*(total[c] != 0 for c in sums)))
+def evidence_correction(replaced: Table, recomputed: Table, span: EvidenceSpan, windows: Iterable[int]) -> Table:
+    """One row per supplier x metric x buyer whose evidence of `span` changes when the facts
+    `replaced` are replaced by the facts `recomputed` (a late file's versions changed them):
+    the recomputed facts of the days the span counts added, the replaced ones subtracted.
+    The span stays what it was: moved by this, the evidence is that of the new facts."""
+    windows = sorted(set(windows))
+    rows = ibis.union(replaced.mutate(sign=ibis.literal(-1, type="int8")),
+                      recomputed.mutate(sign=ibis.literal(1, type="int8")))
+    first, last = span.days(windows[-1])
+    rows = rows.filter((_.metric != "days_late") & (_.day >= first) & (_.day <= last))
+
+    def counted(days, sign):
+        return (rows.day >= span.days(days)[0]) & (rows.sign == sign)
+
+    return _nonzero(_signed_sums(rows, {d: counted(d, 1) for d in windows}, {d: counted(d, -1) for d in windows}))
+
+
+def _nonzero(change: Table) -> Table:
+    """The rows of an evidence change that change something (facts replaced by equal ones,
+    or a buyer's fact entering one window as another leaves it, cancel out)."""
+    sums = [c for c in change.columns if c not in EVIDENCE_KEYS]
+    return change.filter(ibis.or_(*(change[c] != 0 for c in sums)))
 
 
 def _signed_sums(rows: Table, added: dict[int, ibis.Value], subtracted: dict[int, ibis.Value]) -> Table:

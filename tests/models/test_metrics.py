@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from models.metrics import (BuyerCap, EvidenceSpan, buyer_evidence, evidence_change, median_days_late, net_change,
-                            water_level, windowed_metrics)
+from models.metrics import (BuyerCap, EvidenceSpan, buyer_evidence, evidence_change, evidence_correction,
+                            median_days_late, water_level, windowed_metrics)
 from tests.models.frames import day, table
 
 FACT_SCHEMA = {"supplier_id": "string", "buyer_id": "string", "day": "date", "metric": "string",
@@ -218,27 +218,27 @@ def test_the_evidence_of_a_span_moved_by_its_change_is_the_evidence_of_the_new_s
     assert all(value >= 0 for sums in moved.values() for value in sums.values())
 
 
-def test_days_taken_out_and_added_back_recomputed_net_to_the_buyers_whose_evidence_changed():
-    # A late version changes one fact of 2024-02-25 (a day the evidence counted); the days from
-    # 02-21 are taken out of the old facts, added back from the new ones, and the window moves a day.
+def test_facts_replaced_correct_the_evidence_of_the_buyers_whose_evidence_changed():
+    # A late version changes one fact of 2024-02-25 (a day both windows count) and one of
+    # 2024-01-10 (a day neither counts); the recomputed days from 01-05 replace the stored ones.
     windows, rows = (10, 30), seeded_facts("late")
-    late = next(i for i, r in enumerate(rows) if r["day"] == day("2024-02-25") and r["metric"] == "orders")
-    old_facts = table(rows, FACT_SCHEMA)
-    rows[late] = {**rows[late], "numerator": rows[late]["numerator"] + 1}
-    new_facts = table(rows, FACT_SCHEMA)
-    span, retracted, later = (EvidenceSpan(day("2024-03-01"), day("2024-03-01")),
-                              EvidenceSpan(day("2024-03-01"), day("2024-02-20")),
-                              EvidenceSpan(day("2024-03-02"), day("2024-03-02")))
+    span = EvidenceSpan(day("2024-03-01"), day("2024-03-01"))
+    stored = table(rows, FACT_SCHEMA)
+    late = [next(i for i, r in enumerate(rows) if r["day"] == day(on) and r["metric"] == "orders")
+            for on in ("2024-02-25", "2024-01-10")]
+    for i in late:
+        rows[i] = {**rows[i], "numerator": rows[i]["numerator"] + 1}
+    recomputed = table(rows, FACT_SCHEMA)
 
-    net = net_change([evidence_change(old_facts, span, retracted, windows),
-                      evidence_change(new_facts, retracted, later, windows)])
+    def days_from(facts, first):
+        return facts.filter(facts.day >= day(first))
 
-    before, after = span_evidence(old_facts, span, windows), span_evidence(new_facts, later, windows)
-    assert moved_by(before, net) == after
-    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
-    late_key = (rows[late]["supplier_id"], "orders", rows[late]["buyer_id"])
-    assert late_key in changed and set(keyed_evidence(net)) == changed
-    assert len(changed) < len(after) / 2  # most buyers' days came back as they were taken out
+    correction = evidence_correction(days_from(stored, "2024-01-05"), days_from(recomputed, "2024-01-05"), span, windows)
+
+    before, after = span_evidence(stored, span, windows), span_evidence(recomputed, span, windows)
+    assert moved_by(before, correction) == after
+    counted = (rows[late[0]]["supplier_id"], "orders", rows[late[0]]["buyer_id"])
+    assert set(keyed_evidence(correction)) == {counted}  # facts replaced by equal ones cancel out
 
 
 def test_evidence_windows_do_not_move_back():

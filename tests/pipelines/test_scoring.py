@@ -9,11 +9,11 @@ import shutil
 
 import ibis
 
-from models.metrics import buyer_evidence, net_change
+from models.metrics import buyer_evidence
 from models.scorecard import evidence_windows
 from pipelines.ingest import ingest
-from pipelines.scoring import (RETRACTED, _day_batches, _retracted, ensure_scoring_schema, ibis_backend, latest_data_day,
-                               policy_from, score, update_facts)
+from pipelines.scoring import (_day_batches, ensure_scoring_schema, ibis_backend, latest_data_day, policy_from, score,
+                               update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
 from tests.conftest import copy_landing, query
@@ -51,20 +51,16 @@ def test_facts_computed_in_batches_of_days_equal_the_facts_of_one_pass(small_mar
 
 
 def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """(features.buyer_evidence with the days taken out of it and not yet applied, the same
-    computed from the facts for the span it holds, meta.buyer_evidence_state)."""
+    """(features.buyer_evidence, the same computed from the facts for the span it holds,
+    meta.buyer_evidence_state)."""
     con = connect(paths, read_only=True)
     try:
         state = con.execute("SELECT * FROM meta.buyer_evidence_state").fetchall()
         (as_of, through, _windows), = state
-        backend = ibis_backend(con)
-        windows = evidence_windows(policy_from(config))
-        facts = backend.table("supplier_day_facts", database="features")
-        recomputed = buyer_evidence(facts.filter(facts.day <= through), as_of, windows)
-        kept = net_change([backend.table("buyer_evidence", database="features"), *_retracted(con, backend)])
-        kept = kept.filter(kept[f"facts_{max(windows)}"] != 0)
-        kept, fresh = (con.execute(f"SELECT * FROM ({ibis.to_sql(t, dialect='duckdb')}) ORDER BY ALL").fetchall()
-                       for t in (kept, recomputed))
+        facts = ibis_backend(con).table("supplier_day_facts", database="features")
+        recomputed = buyer_evidence(facts.filter(facts.day <= through), as_of, evidence_windows(policy_from(config)))
+        kept = con.execute("SELECT * FROM features.buyer_evidence ORDER BY ALL").fetchall()
+        fresh = con.execute(f"SELECT * FROM ({ibis.to_sql(recomputed, dialect='duckdb')}) ORDER BY ALL").fetchall()
         return kept, fresh, state
     finally:
         con.close()
@@ -118,13 +114,17 @@ def facts_updated(paths: DataPaths, as_of: dt.date) -> dt.date | None:
         con.close()
 
 
+def facts_of_days(paths: DataPaths, last: dt.date) -> list[tuple]:
+    return query(paths, f"SELECT * FROM features.supplier_day_facts WHERE day <= DATE '{last}' ORDER BY ALL")
+
+
 def ingest_then_score(paths: DataPaths, config, as_of: dt.date | None = None) -> DataPaths:
     ingest(paths, config)
     score(paths, config, as_of or latest_data_day(paths), "run")
     return paths
 
 
-def test_facts_a_late_file_recomputes_are_taken_out_of_the_evidence_and_added_back(small_marketplace, tmp_path,
+def test_facts_a_late_file_changes_are_replaced_and_the_evidence_corrected_for_them(small_marketplace, tmp_path,
                                                                                     config):
     # The landing files of the last 10 days arrive after a run on the day before them; the
     # generated files carry versions of earlier days, so the facts of days the kept evidence
@@ -142,43 +142,39 @@ def test_facts_a_late_file_recomputes_are_taken_out_of_the_evidence_and_added_ba
         path.rename(paths.landing / path.parent.name / path.name)
     ingest(paths, config)
 
+    replaced = facts_of_days(paths, before)
     first = facts_updated(paths, last)
     assert first < before  # a late version changed a day the evidence counts
+    # Only the facts that changed were replaced, and the evidence corrected for them: it is the
+    # evidence of the recomputed facts, and the facts are those of one pass over every file.
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
-    assert state == [(before, first - dt.timedelta(days=1), "90,365")] and kept == fresh
-
-    # Another late version, of three days earlier, before any scoring run: those days are taken
-    # out too, and both wait for the run.
-    con = connect(paths)
-    try:
-        con.execute("UPDATE staging.orders SET load_seq = (SELECT max(load_seq) + 1 FROM meta.load_ledger) "
-                    "WHERE updated_at::DATE = ?", [first - dt.timedelta(days=3)])
-    finally:
-        con.close()
-    assert facts_updated(paths, last) == first - dt.timedelta(days=3)
-    kept, fresh, state = kept_and_recomputed_evidence(paths, config)
-    assert state == [(before, first - dt.timedelta(days=4), "90,365")] and kept == fresh
+    assert state == [(before, before, "90,365")] and kept == fresh
+    one_pass = copy_landing(small_marketplace, DataPaths(tmp_path / "one pass"))
+    ingest(one_pass, config)
+    assert facts_of_days(paths, last) == facts_after_update(one_pass, batch_orders=0)[0]
+    changed = len(set(facts_of_days(paths, before)) ^ set(replaced))
+    assert 0 < changed < len(replaced) / 10
 
     assert latest_data_day(paths) == last
-    score(paths, config, last, "after")  # adds the recomputed days back, and the new ones
+    score(paths, config, last, "after")  # moves the corrected evidence to the new day
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
     assert state == [(last, last, "90,365")] and len(kept) > 1000 and kept == fresh
-    assert query(paths, f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{RETRACTED}'") == [(0,)]
 
-def test_facts_recomputed_further_back_than_the_windows_make_the_evidence_rebuilt(small_marketplace, tmp_path,
-                                                                                  config):
+
+def test_facts_recomputed_over_all_history_stay_the_same_and_so_does_the_kept_evidence(small_marketplace, tmp_path,
+                                                                                       config):
     short = dataclasses.replace(config, scoring=dataclasses.replace(config.scoring, long_window_days=20,
                                                                     short_window_days=5))
     paths = ingest_then_score(copy_landing(small_marketplace, DataPaths(tmp_path / "far")), short)
     last = latest_data_day(paths)
+    facts = facts_of_days(paths, last)
     con = connect(paths)
     try:
         con.execute("UPDATE meta.facts_state SET load_seq = 0")  # as if every file had just been loaded
     finally:
         con.close()
     assert facts_updated(paths, last) < last - dt.timedelta(days=20)
-    assert query(paths, "SELECT count(*) FROM meta.buyer_evidence_state") == [(0,)]
-    score(paths, short, last, "rebuilt")
+    assert facts_of_days(paths, last) == facts
     kept, fresh, state = kept_and_recomputed_evidence(paths, short)
     assert state == [(last, last, "5,20")] and len(kept) > 100 and kept == fresh
 
