@@ -63,8 +63,9 @@ def buyer_evidence(facts: Table, as_of: dt.date, windows: Iterable[int]) -> Tabl
 class EvidenceSpan:
     """What a table of buyer evidence sums: for each window, the facts of the window's days
     ending on `as_of`, up to the day `through` (<= as_of). `buyer_evidence(facts, as_of, ...)`
-    is the span (as_of, as_of); one whose facts from some day on are being recomputed counts
-    the days before it until they are added back."""
+    is the span (as_of, as_of), the only one the warehouse keeps since late facts are
+    corrected in place (`evidence_correction`); a shorter `through` is a span whose last days
+    are not counted yet."""
 
     as_of: dt.date
     through: dt.date
