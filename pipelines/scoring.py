@@ -219,7 +219,12 @@ def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.dat
     outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
                               disputes.semi_join(relevant, "order_id"), through)
     if checkpoint:
-        outcomes = checkpoint(outcomes, "outcomes")
+        # In the order placed, each metric's facts come out nearly in the order of their days, so
+        # the facts table is clustered by day and a day's reads (a late file's days, the days
+        # leaving the evidence windows) skip most row groups: every row group spanned all 730
+        # days before. 3M orders: first run 54.8 CPU s against 57.3, the next day's score 14.5 /
+        # 15.3 against 18.8 / 20.9 (benchmarks/RESULTS.md).
+        outcomes = checkpoint(outcomes.order_by("placed_on"), "outcomes")
     return supplier_day_facts(outcomes, first, through)
 
 
