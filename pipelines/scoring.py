@@ -2,7 +2,8 @@
 
 `features.supplier_day_facts` is maintained incrementally: a run computes the facts of
 the days since the last run, plus the days a late file could have changed (from the
-oldest `updated_at` among rows loaded since), and never the rest of history. So is
+oldest `updated_at` among rows loaded since), of which it replaces only the facts that
+changed, and never the rest of history. So is
 `features.buyer_evidence`, the facts of the metric windows summed per supplier x metric x
 buyer: a run moves it by the days that entered and left its windows. Scores, metrics and
 components of a date replace that date's previous ones in one transaction, so a rerun of
