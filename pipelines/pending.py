@@ -32,6 +32,7 @@ from pipelines.validate import validate_chunk
 from pipelines.warehouse import literal, quote, transaction
 
 PENDING_ONLY = ("pending_reason", "first_seen_at", "first_seen_run_id")
+FOUND = "_pending_references_found"  # temp: the references of pending.<source> that staging has
 
 
 def recheck_pending(con: duckdb.DuckDBPyConnection, days: int, run_id: str, future_limit: datetime,
@@ -57,9 +58,6 @@ def _waiting(source: Source, found: bool) -> str:
     by the latest `_find_references`."""
     test = "IN" if found else "NOT IN"
     return f"FROM pending.{source.name} WHERE {quote(REFERENCES[source.name].column)} {test} (SELECT key FROM {FOUND})"
-
-
-FOUND = "_pending_references_found"  # temp: the references of pending.<source> that staging has
 
 
 def _find_references(con, source: Source) -> None:

@@ -145,8 +145,9 @@ def test_facts_a_late_file_changes_are_replaced_and_the_evidence_corrected_for_t
     replaced = facts_of_days(paths, before)
     first = facts_updated(paths, last)
     assert first < before  # a late version changed a day the evidence counts
-    # Only the facts that changed were replaced, and the evidence corrected for them: it is the
-    # evidence of the recomputed facts, and the facts are those of one pass over every file.
+    # The facts are those of one pass over every file, of which the late versions changed a few
+    # (so the correction has something to correct); the kept evidence, corrected for them, is
+    # the evidence of the new facts.
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
     assert state == [(before, before, "90,365")] and kept == fresh
     one_pass = copy_landing(small_marketplace, DataPaths(tmp_path / "one pass"))
