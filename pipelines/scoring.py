@@ -336,8 +336,9 @@ def _keep_evidence_state(con, span: EvidenceSpan, windows: tuple[int, ...]) -> N
 
 
 def _move_evidence(con, change: ibis.Table, windows: tuple[int, ...]) -> None:
-    """Add `change` (an `evidence_change`, materialised) to features.buyer_evidence: sums of the
-    buyers it has, new rows for the others; buyers left with no facts in any window go."""
+    """Add `change` (an `evidence_change` or `evidence_correction`, materialised) to
+    features.buyer_evidence: sums of the buyers it has, new rows for the others; buyers left
+    with no facts in any window go."""
     name = change.get_name()
     sums = [f"{kind}_{days}" for days in windows for kind in ("numerator", "denominator", "facts")]
     matched = " AND ".join(f"e.{k} = c.{k}" for k in EVIDENCE_KEYS)
