@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from pipelines.risk.backtest import backtest, plan_folds, summarise  # noqa: E402
-from pipelines.risk.dataset import RiskData, refresh_facts, truth_probabilities  # noqa: E402
+from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, truth_probabilities  # noqa: E402
 from pipelines.scoring import latest_data_day  # noqa: E402
 from pipelines.settings import DataPaths, load_config  # noqa: E402
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> dict:
     seconds = {}
     started = time.perf_counter()
     evaluation_day = args.as_of or latest_data_day(paths)
-    refresh_facts(paths, evaluation_day)
+    refresh_facts(paths, config, evaluation_day)
     seconds["facts"] = time.perf_counter() - started
     plan = plan_folds(evaluation_day, config.risk, args.folds)
     with RiskData(paths, config) as data:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> dict:
     seconds["total"] = time.perf_counter() - started
     return {
         "benchmark": "backtest", "data_dir": str(paths.root), "evaluation_date": str(evaluation_day),
-        "feature_rows": features.height, "features": features.width - 3,
+        "feature_rows": features.height, "features": len(feature_names(config)),
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "machine": {"python": platform.python_version(), "processor": platform.machine()},

@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from models.facts import BY_NAME as METRICS
+from models.latent_rate import LatentRateSettings
 from models.policy import ProtectionRules
 from models.score import TIER_ORDER
 from models.scorecard import ScoringSettings
@@ -92,6 +93,7 @@ class RiskConfig:
     drift_days: int
     drift_psi_threshold: float
     psi_bins: int
+    latent_rate: LatentRateSettings
     backtest: BacktestConfig
 
 
@@ -227,6 +229,15 @@ def _check_risk(risk: RiskConfig, marks: dict) -> None:
         problems.append(("risk.psi_bins", "must be >= 2"))
     if risk.drift_psi_threshold <= 0:
         problems.append(("risk.drift_psi_threshold", "must be > 0"))
+    latent = risk.latent_rate
+    if latent.drift_sd_per_day < 0:
+        problems.append(("risk.latent_rate.drift_sd_per_day", "must be >= 0"))
+    if not 0 <= latent.return_per_day < 1:
+        problems.append(("risk.latent_rate.return_per_day", "must be a probability in [0, 1)"))
+    if latent.prior_window_days < 1:
+        problems.append(("risk.latent_rate.prior_window_days", "must be >= 1"))
+    if latent.prior_min_trials < 1:
+        problems.append(("risk.latent_rate.prior_min_trials", "must be >= 1"))
     if problems:
         key, message = problems[0]
         raise ConfigError(f"{marks.get(key, 'config')}: '{key}' {message}")

@@ -4,8 +4,10 @@ Each fold has a cut-off c: it trains on what a run on day c would have had (orde
 in the training window, which ends `maturity_days` before c, labelled from the record
 versions known at c) and tests on the orders placed in the `test_days` after c, labelled
 at the evaluation date (they matured by then: the last test period ends `maturity_days`
-before it). Features are point-in-time, so one feature frame serves every fold. Training
-and test orders of a fold are disjoint in time, and that is checked, not assumed.
+before it). Features are point-in-time, so one feature frame serves every fold; only the
+latent rates are computed per fold, under the priors fitted at its cut-off (a parameter
+of the model, models/latent_rate.py). Training and test orders of a fold are disjoint in
+time, and that is checked, not assumed.
 
 Systems compared on the same test orders: both pipelines (gradient boosting, logistic
 regression) under each calibration; the baselines (the training orders' defect rate; the
@@ -88,18 +90,24 @@ def run_backtest(paths: DataPaths, config: Config, evaluation_day: dt.date, fold
 
 def backtest(data: RiskData, features: pl.DataFrame, config: Config, evaluation_day: dt.date, plan: list[Fold],
              truth: pl.DataFrame | None, progress=None, only_configured: bool = False) -> list[FoldResult]:
-    """Train and test every fold of `plan` on `features` (which must cover every window):
-    every pipeline under every calibration, or only the configured one (what training
-    records of the model it registers), always with the baselines and the ceiling."""
+    """Train and test every fold of `plan` on `features` (`RiskData.order_features`, which
+    must cover every window; the latent rates are added per fold): every pipeline under
+    every calibration, or only the configured one (what training records of the model it
+    registers), always with the baselines and the ceiling."""
     report = progress or (lambda stage, done, total: None)
     tested = data.labels(evaluation_day, plan[0].test_first, plan[-1].test_last)
     results = []
     for done, fold in enumerate(plan):
         report("backtest", done, len(plan))
-        train = _labelled(features, data.labels(fold.cutoff, fold.train_first, fold.train_last),
+        priors = data.latent_priors(fold.cutoff)
+        log.info("fold %s: latent-rate priors (log-odds mean, sd) at %s: %s", fold.number, fold.cutoff,
+                 ", ".join(f"{s} {p.mean:.3f}, {p.sd:.3f}" for s, p in priors.items() if p))
+        in_fold = data.with_latent(features.filter(pl.col("placed_on").is_between(fold.train_first, fold.test_last)),
+                                   priors)
+        train = _labelled(in_fold, data.labels(fold.cutoff, fold.train_first, fold.train_last),
                           fold.train_first, fold.train_last)
-        test = _labelled(features, tested, fold.test_first, fold.test_last)
-        placed = features.filter(pl.col("placed_on").is_between(fold.test_first, fold.test_last)).height
+        test = _labelled(in_fold, tested, fold.test_first, fold.test_last)
+        placed = in_fold.filter(pl.col("placed_on").is_between(fold.test_first, fold.test_last)).height
         results.append(_run_fold(fold, train, test, placed, config, truth, only_configured))
     report("backtest", len(plan), len(plan))
     return results

@@ -18,6 +18,7 @@ import ibis
 import polars as pl
 from ibis import _
 
+from models.latent_rate import LatentPrior, fit_latent_priors, latent_columns, stream_evidence, with_latent_rates
 from models.outcomes import order_outcomes
 from models.risk_features import (
     FeatureSettings, Sources, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
@@ -55,6 +56,7 @@ class RiskData:
     def __init__(self, paths: DataPaths, config: Config | None):
         self.paths, self.config = paths, config
         self.con: duckdb.DuckDBPyConnection | None = None
+        self._evidence: pl.DataFrame | None = None
 
     def __enter__(self) -> "RiskData":
         memory_limit = self.config.warehouse.memory_limit if self.config else ""
@@ -84,7 +86,8 @@ class RiskData:
                                                              through))
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
-        """Features of the orders placed from first to last, each as known when placed."""
+        """Features of the orders placed from first to last, each as known when placed, but
+        the latent rates (`with_latent`: they depend on the model's priors)."""
         attributes = self._attributes(last)
         points = snapshot_points(attributes, first, last)
         context = supplier_context(attributes, self.sources, points, month_starts(first, last), self.settings,
@@ -95,7 +98,8 @@ class RiskData:
         return frame.sort("placed_on", "order_id")
 
     def typical_features(self, as_of: dt.date, lookback_days: int) -> pl.DataFrame:
-        """Features of each known supplier's typical order, placed the day after as_of."""
+        """Features of each known supplier's typical order, placed the day after as_of, but
+        the latent rates (`with_latent`)."""
         day = as_of + dt.timedelta(days=1)
         attributes = self._attributes(as_of)
         ids = self.tables["suppliers"].select("supplier_id").distinct().mutate(point_on=ibis.literal(day))
@@ -104,6 +108,19 @@ class RiskData:
         context = supplier_context(attributes, self.sources, known, [day.replace(day=1)], self.settings,
                                    self._cache)
         return self._collect(order_features(typical, context, self.settings)).sort("supplier_id")
+
+    def latent_priors(self, through: dt.date) -> dict[str, LatentPrior | None]:
+        """The latent rates' priors fitted on what was known at the end of `through`."""
+        return fit_latent_priors(self._stream_evidence(), through, self.config.risk.latent_rate)
+
+    def with_latent(self, frame: pl.DataFrame, priors: dict[str, LatentPrior | None]) -> pl.DataFrame:
+        """Order features with the latent rates of each order's supplier on its day."""
+        return with_latent_rates(frame, self._stream_evidence(), priors, self.config.risk.latent_rate)
+
+    def _stream_evidence(self) -> pl.DataFrame:
+        if self._evidence is None:
+            self._evidence = self._collect(stream_evidence(self.sources.facts))
+        return self._evidence
 
     def labels(self, as_of: dt.date, first: dt.date, last: dt.date) -> pl.DataFrame:
         """order_id, is_defect of the orders placed first..last that had matured by as_of,
@@ -121,7 +138,9 @@ class RiskData:
 
 
 def feature_names(config: Config) -> list[str]:
-    return feature_columns(feature_settings(config))
+    """The model's features: those of the query (models/risk_features.py), then the
+    latent rates (models/latent_rate.py, added by `RiskData.with_latent`)."""
+    return feature_columns(feature_settings(config)) + latent_columns()
 
 
 def truth_probabilities(paths: DataPaths) -> pl.DataFrame | None:

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+import polars as pl
 import pyarrow as pa
 
 from models.risk_features import CALENDAR_FEATURES
@@ -52,8 +53,11 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     risk = config.risk
     with RiskData(paths, config) as data:
         typical = data.typical_features(as_of, risk.typical_order_days)
-        registry.check_schema(current, registry.feature_schema(typical, names))
         recent = data.order_features(as_of - dt.timedelta(days=risk.drift_days - 1), as_of)
+        # one pass of the latent rates' filter over the history serves both frames
+        both = data.with_latent(pl.concat([typical, recent]), registry.latent_priors(current))
+        typical, recent = both.head(typical.height), both.tail(recent.height)
+        registry.check_schema(current, registry.feature_schema(typical, names))
     probabilities = model.predict(current.estimator, typical, names) if typical.height else []
     table = pa.table({"supplier_id": typical["supplier_id"].to_arrow().cast(pa.string()),
                       "risk_probability": pa.array(probabilities, type=pa.float64())})

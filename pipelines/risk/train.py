@@ -35,8 +35,10 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
     plan = plan_folds(as_of, risk) if run_backtest else []
     with RiskData(paths, config) as data:
         features = data.order_features(min([first, *(f.train_first for f in plan)]), as_of)
-        recent = features.filter(pl.col("placed_on") > as_of - dt.timedelta(days=risk.drift_days))
-        frame = features.filter(pl.col("placed_on").is_between(first, last)).join(
+        priors = data.latent_priors(as_of)
+        since_first = data.with_latent(features.filter(pl.col("placed_on") >= first), priors)
+        recent = since_first.filter(pl.col("placed_on") > as_of - dt.timedelta(days=risk.drift_days))
+        frame = since_first.filter(pl.col("placed_on").is_between(first, last)).join(
             data.labels(as_of, first, last), on="order_id", how="inner").sort("placed_on", "order_id")
         figures = None
         if plan:
@@ -50,6 +52,7 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
     frame = model.sample(frame, risk.max_training_orders, risk.seed)
     fitted = model.fit_model(frame, names, risk)
     metadata = _metadata(frame, recent, names, fitted, config, as_of, first, last, figures)
+    metadata["latent_priors"] = registry.priors_to_json(priors)
     version = metadata["model_version"]
     if figures is None:  # same version = same rows and settings: an earlier backtest of it still holds
         metadata["backtest"] = figures = _earlier_backtest(paths, version)

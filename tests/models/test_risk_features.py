@@ -16,6 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from models.facts import supplier_day_facts
+from models.latent_rate import LatentPrior, LatentRateSettings, latent_columns, stream_evidence, with_latent_rates
 from models.outcomes import order_outcomes
 from models.risk_features import (
     BUYER_HISTORY, MICRO, FeatureSettings, Sources, evidence_before, feature_columns, month_starts, order_attributes, order_features,
@@ -27,6 +28,10 @@ from tests.models.frames import DISPUTE_SCHEMA, ORDER_SCHEMA, day, dispute, orde
 
 SETTINGS = FeatureSettings(short_window_days=90, long_window_days=365, recent_window_days=30,
                            priors=PriorSettings(5, 5, 2, 500, 1.2816), recent_prior_strength=20)
+LATENT = LatentRateSettings(drift_sd_per_day=0.03, return_per_day=0.002, prior_window_days=365, prior_min_trials=30)
+# the latent rates' priors are the model's (fitted when it is trained): fixed here
+LATENT_PRIORS = {"defect": LatentPrior(-3.0, 0.6), "late_shipment": LatentPrior(-2.0, 0.5),
+                 "late_delivery": LatentPrior(-2.0, 0.5)}
 MARKET = MarketplaceParams(suppliers=25, days=150, seed=5, file_format="parquet", late_arrival_rate=0.05)
 FIRST = MARKET.start
 LAST = FIRST + dt.timedelta(days=MARKET.days - 1)
@@ -81,7 +86,8 @@ def landed(tmp_path_factory) -> Path:
 
 def _features_of(con: duckdb.DuckDBPyConnection, last_placed: dt.date) -> pl.DataFrame:
     """Features of every order placed up to last_placed, from the tables on `con` (facts
-    recomputed from them as of the end of the period, as the pipeline keeps them)."""
+    recomputed from them as of the end of the period, as the pipeline keeps them), the
+    latent rates (models/latent_rate.py) included."""
     backend = ibis.duckdb.from_connection(con)
     orders, shipments, disputes, suppliers = (backend.table(n) for n in ("orders", "shipments", "disputes",
                                                                         "suppliers"))
@@ -97,7 +103,8 @@ def _features_of(con: duckdb.DuckDBPyConnection, last_placed: dt.date) -> pl.Dat
     context = supplier_context(attributes, sources, points, month_starts(FIRST, last_placed), SETTINGS, cache)
     placed = attributes.filter(attributes.placed_on <= last_placed)
     frame = pl.from_arrow(backend.to_pyarrow(order_features(placed, context, SETTINGS)))
-    return frame.sort("order_id")
+    evidence = pl.from_arrow(backend.to_pyarrow(stream_evidence(facts)))
+    return with_latent_rates(frame, evidence, LATENT_PRIORS, LATENT).sort("order_id")
 
 
 def _copy(landed_db: Path) -> duckdb.DuckDBPyConnection:
@@ -124,11 +131,15 @@ def _up_to_cut(frame: pl.DataFrame) -> pl.DataFrame:
 
 def test_features_cover_every_order_with_the_declared_columns(baseline):
     assert baseline.height > 500
-    assert baseline.columns == ["order_id", "supplier_id", "placed_on", *feature_columns(SETTINGS)]
-    assert all(baseline.schema[c] == pl.Float64 for c in feature_columns(SETTINGS))
+    names = [*feature_columns(SETTINGS), *latent_columns()]
+    assert baseline.columns == ["order_id", "supplier_id", "placed_on", *names]
+    assert all(baseline.schema[c] == pl.Float64 for c in names)
     assert baseline["order_id"].is_unique().all()
     # evidence exists for most orders, but never for a supplier's very first day of orders
     assert baseline["rate_late_shipment_365"].null_count() < baseline.height / 2
+    # latent rates for every order; they moved away from the priors on the evidence
+    assert baseline.select(latent_columns()).null_count().sum_horizontal().item() == 0
+    assert baseline["latent_late_shipment_log_odds"].n_unique() > baseline.height / 10
 
 
 def test_later_events_do_not_change_earlier_features(landed, baseline):

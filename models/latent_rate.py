@@ -1,0 +1,214 @@
+"""Each supplier's failure rates as they move, filtered day by day from its evidence.
+
+Grain of `stream_evidence`: one row per supplier x day x stream with any trial: `x`
+failures out of `n` trials decided that day (the daily facts, models/facts.py). Of
+`fit_latent_priors`: one prior per stream. Of `latent_rates`: one row per point asked for
+(supplier_id, point_on): for each stream, the mean and the standard deviation of the
+supplier's log-odds of failing given the evidence of the days before point_on. A day's
+facts are final once it is over (models/risk_features.py), so that is what a run on
+point_on could have known.
+
+Why a filter next to the windowed rates: a window weighs its days alike and forgets what
+lies before it, so a supplier whose quality changed shows it only as fast as the window
+turns over, diluted by the old days still inside. Here the log-odds of failing are a
+hidden state that drifts (a random walk of `drift_sd_per_day`) and that, with probability
+`return_per_day` each day, is drawn afresh from the marketplace's prior (new owners, a
+new factory, a new carrier). Its posterior weighs recent evidence most, follows a sudden
+change as soon as the evidence shows it, and keeps a supplier with little evidence near
+the prior. It is held on a grid of log-odds: exact for this model whatever its shape (just
+after a change it has two modes, which a normal approximation would average away).
+
+The prior is a parameter of the risk model, fitted with it on what was known at its
+training date and kept with it (as a scaler's mean would be): normal on the log-odds, its
+mean the logit of the marketplace's pooled rate over the `prior_window_days` up to that
+date, its sd the spread of the suppliers' log-odds there by the method of moments (the
+variance of their empirical logits less their mean sampling variance), among suppliers
+with `prior_min_trials` or more. Fitted afresh each day instead, it would move the
+features' meaning under the model: early in a marketplace's history the facts hold only
+the orders that ended early (mostly defects), and the backtest ranked worse (fold 1:
+AUC 0.7020 against 0.7084 with one prior throughout).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from ibis import _
+from ibis.expr.types import Table
+from scipy.ndimage import convolve1d
+
+# stream -> (metric of the facts, whether the metric counts successes)
+STREAMS = {"defect": ("order_defect", False), "late_shipment": ("late_shipment", False),
+           "late_delivery": ("on_time_delivery", True)}
+GRID = np.linspace(-9.0, 9.0, 361)  # log-odds of failing: rates from 1e-4 to 1 - 1e-4
+GRID_STEP = GRID[1] - GRID[0]
+LOG_FAIL, LOG_PASS = -np.logaddexp(0.0, -GRID), -np.logaddexp(0.0, GRID)
+# The method-of-moments spread is clipped: below, a prior that would pin every supplier
+# to the marketplace's rate; above, one that says nothing (and a grid's edge).
+MIN_PRIOR_SD, MAX_PRIOR_SD = 0.1, 2.0
+# A drift step spreads at most this share of a grid point's mass to each neighbour (the
+# three-point stencil stays positive); a larger daily drift takes several steps.
+MAX_STENCIL_SHARE = 0.4
+
+
+@dataclass(frozen=True)
+class LatentRateSettings:
+    """The hidden log-odds' daily drift and return to the prior, and the prior's fit."""
+
+    drift_sd_per_day: float
+    return_per_day: float
+    prior_window_days: int
+    prior_min_trials: int
+
+
+@dataclass(frozen=True)
+class LatentPrior:
+    """The marketplace's prior of a stream: normal on the log-odds of failing."""
+
+    mean: float
+    sd: float
+
+
+def latent_columns() -> list[str]:
+    """The columns `latent_rates` adds per point, in order."""
+    return [f"latent_{stream}_{stat}" for stream in STREAMS for stat in ("log_odds", "log_odds_sd")]
+
+
+def stream_evidence(facts: Table) -> Table:
+    """One row per supplier x day x stream with trials: supplier_id, day, stream, x, n."""
+    metrics = {metric: stream for stream, (metric, _success) in STREAMS.items()}
+    successes = [metric for metric, success in STREAMS.values() if success]
+    picked = facts.filter(facts.metric.isin(list(metrics))).mutate(
+        stream=_.metric.substitute(metrics),
+        failures=_.metric.isin(successes).ifelse(_.denominator - _.numerator, _.numerator))
+    sums = picked.group_by(["supplier_id", "day", "stream"]).aggregate(
+        x=_.failures.cast("float64").sum(), n=_.denominator.cast("float64").sum())
+    return sums.filter(_.n > 0)
+
+
+def fit_latent_priors(evidence: pl.DataFrame, through: dt.date,
+                      settings: LatentRateSettings) -> dict[str, LatentPrior | None]:
+    """Each stream's prior from the evidence of the `prior_window_days` up to `through`
+    (None for a stream without any there)."""
+    first = through - dt.timedelta(days=settings.prior_window_days - 1)
+    window = evidence.filter(pl.col("day").cast(pl.Date).is_between(first, through))
+    priors = {}
+    for stream in STREAMS:
+        per_supplier = window.filter(pl.col("stream") == stream).group_by("supplier_id").agg(
+            pl.col("x").sum(), pl.col("n").sum()).sort("supplier_id")
+        priors[stream] = _fit_prior(per_supplier["x"].to_numpy(), per_supplier["n"].to_numpy(),
+                                    settings.prior_min_trials)
+    return priors
+
+
+def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, priors: dict[str, LatentPrior | None],
+                 settings: LatentRateSettings) -> pl.DataFrame:
+    """One row per distinct point (supplier_id, point_on) of `points`, with `latent_columns()`
+    from the rows of `evidence` (`stream_evidence`) of the days before point_on, under
+    `priors` (`fit_latent_priors`). A supplier without evidence yet sits at the prior; a
+    stream without a prior is NULL."""
+    points = points.select("supplier_id", pl.col("point_on").cast(pl.Date)).unique().sort("supplier_id", "point_on")
+    if points.height == 0:
+        return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()})
+    evidence = evidence.with_columns(pl.col("day").cast(pl.Date))
+    first = min(points["point_on"].min(), evidence["day"].min() if evidence.height else points["point_on"].min())
+    suppliers = pl.concat([points["supplier_id"], evidence["supplier_id"]]).unique().sort()
+    index = pl.DataFrame({"supplier_id": suppliers, "s": np.arange(len(suppliers))})
+
+    def day_number(column: str) -> pl.Expr:
+        return (pl.col(column) - pl.lit(first)).dt.total_days().alias("d")
+
+    asked = points.join(index, on="supplier_id", maintain_order="left").select("s", day_number("point_on"))
+    days = int(asked["d"].max()) + 1
+    columns = {}
+    for stream in STREAMS:
+        prior = priors.get(stream)
+        mean = sd = np.full(points.height, np.nan)
+        if prior is not None:
+            rows = (evidence.filter(pl.col("stream") == stream).join(index, on="supplier_id")
+                    .select("s", day_number("day"), "x", "n").filter(pl.col("d") < days).sort("d", "s"))
+            mean, sd = _filter(*(rows[c].to_numpy() for c in ("d", "s", "x", "n")), asked["d"].to_numpy(),
+                               asked["s"].to_numpy(), len(suppliers), days, prior, settings)
+        columns[f"latent_{stream}_log_odds"], columns[f"latent_{stream}_log_odds_sd"] = mean, sd
+    return points.with_columns(**{c: pl.Series(columns[c], dtype=pl.Float64, nan_to_null=True)
+                                  for c in latent_columns()})
+
+
+def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame, priors: dict[str, LatentPrior | None],
+                      settings: LatentRateSettings) -> pl.DataFrame:
+    """`frame` (one row per order: supplier_id, placed_on, ...) with `latent_columns()` of
+    its supplier on the day it was placed, rows in the same order."""
+    latent = latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), priors, settings)
+    return frame.drop(latent_columns(), strict=False).join(
+        latent.rename({"point_on": "placed_on"}), on=["supplier_id", "placed_on"], how="left", maintain_order="left")
+
+
+def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, asked_day: np.ndarray,
+            asked_sup: np.ndarray, suppliers: int, days: int, prior: LatentPrior, settings: LatentRateSettings):
+    """(mean, sd) of the log-odds at the start of each asked day, for each asked supplier.
+    Evidence rows are sorted by day (one row per supplier and day); a day's evidence is
+    added after the day's points are read."""
+    mean, sd = np.full(len(asked_day), np.nan), np.full(len(asked_day), np.nan)
+    order = np.argsort(asked_day, kind="stable")
+    asked_at = np.searchsorted(asked_day[order], np.arange(days + 1))
+    evidence_at = np.searchsorted(day, np.arange(days + 1))
+    start = _normal_on_grid(prior.mean, prior.sd)
+    # a supplier is drawn from the prior when its first evidence comes (until then its
+    # row drifts unread)
+    state, seen = np.tile(start, (suppliers, 1)), np.zeros(suppliers, bool)
+    kernel, steps = _drift_stencil(settings.drift_sd_per_day)
+    for d in range(days):
+        if d > 0:  # the night before day d: drift, and a return to the prior for a few
+            for _step in range(steps):
+                state = convolve1d(state, kernel, axis=1, mode="reflect")
+            state = (1.0 - settings.return_per_day) * state + settings.return_per_day * start
+        rows = order[asked_at[d]:asked_at[d + 1]]
+        if len(rows):
+            current = np.where(seen[asked_sup[rows], None], state[asked_sup[rows]], start)
+            mean[rows] = current @ GRID
+            sd[rows] = np.sqrt(np.maximum(current @ GRID ** 2 - mean[rows] ** 2, 0.0))
+        a, b = evidence_at[d], evidence_at[d + 1]
+        if b > a:
+            s = sup[a:b]
+            log_post = (np.log(np.maximum(np.where(seen[s, None], state[s], start), 1e-300))
+                        + x[a:b, None] * LOG_FAIL + (n[a:b] - x[a:b])[:, None] * LOG_PASS)
+            post = np.exp(log_post - log_post.max(axis=1, keepdims=True))
+            state[s] = post / post.sum(axis=1, keepdims=True)
+            seen[s] = True
+    return mean, sd
+
+
+def _fit_prior(x: np.ndarray, n: np.ndarray, min_trials: int) -> LatentPrior | None:
+    """The prior on the log-odds from per-supplier evidence; None when there is none."""
+    total = n.sum()
+    if total <= 0:
+        return None
+    mean = float(_logit((x.sum() + 0.5) / (total + 1.0)))
+    enough = n >= min_trials
+    if enough.sum() < 2:
+        return LatentPrior(mean, MAX_PRIOR_SD)
+    rate = (x[enough] + 0.5) / (n[enough] + 1.0)
+    sampling = np.mean(1.0 / ((n[enough] + 1.0) * rate * (1.0 - rate)))
+    spread = np.sqrt(max(_logit(rate).var() - sampling, 0.0))
+    return LatentPrior(mean, float(np.clip(spread, MIN_PRIOR_SD, MAX_PRIOR_SD)))
+
+
+def _logit(p):
+    return np.log(p / (1.0 - p))
+
+
+def _normal_on_grid(mean: float, sd: float) -> np.ndarray:
+    density = np.exp(-0.5 * ((GRID - mean) / sd) ** 2)
+    return density / density.sum()
+
+
+def _drift_stencil(drift_sd: float) -> tuple[np.ndarray, int]:
+    """(three-point kernel, steps) whose repeated application has variance drift_sd**2."""
+    share = drift_sd ** 2 / (2 * GRID_STEP ** 2)
+    steps = int(np.ceil(share / MAX_STENCIL_SHARE)) if share > 0 else 0
+    q = share / steps if steps else 0.0
+    return np.array([q, 1.0 - 2.0 * q, q]), steps
+

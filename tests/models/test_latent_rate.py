@@ -1,0 +1,150 @@
+"""Latent rates (models/latent_rate.py): given daily evidence, expect the filtered log-odds."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import ibis
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+
+from models.latent_rate import (
+    MAX_PRIOR_SD, LatentPrior, LatentRateSettings, _fit_prior, fit_latent_priors, latent_columns, latent_rates,
+    stream_evidence, with_latent_rates,
+)
+
+SETTINGS = LatentRateSettings(drift_sd_per_day=0.03, return_per_day=0.002, prior_window_days=365,
+                              prior_min_trials=30)
+START = dt.date(2024, 1, 1)
+TRIALS = 20  # trials per supplier and day
+PRIORS = {"defect": LatentPrior(-3.0, 0.5), "late_shipment": LatentPrior(-2.0, 0.5), "late_delivery": None}
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def _days(first: int, last: int) -> list[dt.date]:
+    return [START + dt.timedelta(days=d) for d in range(first, last)]
+
+
+def _daily(supplier: str, rates: list[float], first: int = 0, stream: str = "defect") -> list[dict]:
+    """`rates[i]` of TRIALS failed on day first + i (expected counts: the tests are exact)."""
+    return [{"supplier_id": supplier, "day": day, "stream": stream, "x": rate * TRIALS, "n": float(TRIALS)}
+            for day, rate in zip(_days(first, first + len(rates)), rates)]
+
+
+def _market(days: int) -> list[dict]:
+    """Forty suppliers with steady rates from 2% to 11.75%: a marketplace to fit a prior on."""
+    return [row for i in range(40) for row in _daily(f"M{i:02d}", [0.02 + 0.0025 * i] * days)]
+
+
+def _evidence(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"supplier_id": pl.String, "day": pl.Date, "stream": pl.String,
+                                      "x": pl.Float64, "n": pl.Float64})
+
+
+def _rates(rows: list[dict], points: list[tuple[str, int]], priors=PRIORS) -> pl.DataFrame:
+    asked = pl.DataFrame({"supplier_id": [s for s, _ in points],
+                          "point_on": [START + dt.timedelta(days=d) for _, d in points]})
+    return latent_rates(_evidence(rows), asked, priors, SETTINGS)
+
+
+def _at(frame: pl.DataFrame, supplier: str, day: int, column: str = "latent_defect_log_odds") -> float:
+    row = frame.filter((pl.col("supplier_id") == supplier) & (pl.col("point_on") == START + dt.timedelta(days=day)))
+    return row[column].item()
+
+
+def test_a_steady_supplier_is_found_at_its_rate():
+    rows = _market(200) + _daily("S", [0.05] * 200)
+    got = _rates(rows, [("S", 200)])
+    assert got.columns == ["supplier_id", "point_on", *latent_columns()]
+    assert _at(got, "S", 200) == pytest.approx(_logit(0.05), abs=0.1)
+    assert _at(got, "S", 200, "latent_defect_log_odds_sd") < 0.2
+    # no late-shipment evidence: the prior; no late-delivery prior: unknown
+    assert _at(got, "S", 200, "latent_late_shipment_log_odds") == pytest.approx(-2.0, abs=1e-6)
+    assert _at(got, "S", 200, "latent_late_delivery_log_odds") is None
+
+
+def test_a_point_sees_only_the_days_before_it():
+    rows = _market(120) + _daily("S", [0.05] * 120)
+    changed = [dict(r, x=r["x"] * 3) if r["supplier_id"] == "S" and r["day"] >= START + dt.timedelta(days=100)
+               else r for r in rows]
+    points = [("S", d) for d in (90, 100, 101)] + [("M00", 100)]
+    before, after = _rates(rows, points), _rates(changed, points)
+    assert before.filter(pl.col("point_on") <= START + dt.timedelta(days=100)).equals(
+        after.filter(pl.col("point_on") <= START + dt.timedelta(days=100)))
+    assert _at(after, "S", 101) > _at(before, "S", 101)
+
+
+def test_a_sudden_change_shows_sooner_than_in_a_window():
+    """Given: 2% for 300 days, then 20%. Expect: 30 days into the change, the filtered rate
+    is nearer 20% than the 90-day window's rate is, and near it after 60 days."""
+    rows = _market(360) + _daily("S", [0.02] * 300 + [0.20] * 60)
+    got = _rates(rows, [("S", 330), ("S", 360)])
+    window_rate = (60 * 0.02 + 30 * 0.20) / 90
+    filtered = 1 / (1 + np.exp(-_at(got, "S", 330)))
+    assert abs(filtered - 0.20) < abs(window_rate - 0.20) / 2
+    assert _at(got, "S", 360) == pytest.approx(_logit(0.20), abs=0.15)
+
+
+def test_a_supplier_without_evidence_sits_at_the_prior():
+    got = _rates(_market(100), [("NEW", 0), ("NEW", 100)])
+    for day in (0, 100):
+        assert _at(got, "NEW", day) == pytest.approx(-3.0, abs=1e-6)
+        assert _at(got, "NEW", day, "latent_defect_log_odds_sd") == pytest.approx(0.5, abs=1e-3)
+
+
+def test_the_priors_are_the_marketplace_of_the_window_up_to_the_day():
+    """Given: 40 suppliers at 2% to 11.75% for 100 days, then all at 50% (after the day).
+    Expect: the pooled rate's logit and the spread of the suppliers' logits, before."""
+    rows = _market(100) + [r for i in range(40) for r in _daily(f"M{i:02d}", [0.5] * 10, first=100)]
+    priors = fit_latent_priors(_evidence(rows), START + dt.timedelta(days=99), SETTINGS)
+    pooled = sum(0.02 + 0.0025 * i for i in range(40)) / 40
+    assert priors["defect"].mean == pytest.approx(_logit(pooled), abs=0.01)
+    assert priors["defect"].sd == pytest.approx(np.std([_logit(0.02 + 0.0025 * i) for i in range(40)]), rel=0.05)
+    assert priors["late_shipment"] is None and priors["late_delivery"] is None
+    # a window of 10 days sees only the last ten
+    short = fit_latent_priors(_evidence(rows), START + dt.timedelta(days=109),
+                              LatentRateSettings(0.03, 0.002, prior_window_days=10, prior_min_trials=30))
+    assert short["defect"].mean == pytest.approx(0.0, abs=0.01)
+
+
+def test_latent_rates_join_each_order_to_its_supplier_and_day_in_order():
+    rows = _market(50)
+    orders = pl.DataFrame({"order_id": ["b", "a", "c"], "supplier_id": ["M39", "M00", "M00"],
+                           "placed_on": [START + dt.timedelta(days=d) for d in (40, 40, 10)]})
+    got = with_latent_rates(orders, _evidence(rows), PRIORS, SETTINGS)
+    assert got["order_id"].to_list() == ["b", "a", "c"]
+    assert got.columns == ["order_id", "supplier_id", "placed_on", *latent_columns()]
+    high, low, early = got["latent_defect_log_odds"].to_list()
+    assert high > low and abs(early - low) > 0.01
+
+
+def test_the_prior_spread_is_the_suppliers_spread_net_of_sampling_noise():
+    rng = np.random.default_rng(1)
+    true_logits = rng.normal(-3.0, 0.5, size=4000)
+    trials = rng.integers(50, 500, size=4000).astype(float)
+    failures = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-true_logits))).astype(float)
+    prior = _fit_prior(failures, trials, min_trials=30)
+    assert prior.sd == pytest.approx(0.5, abs=0.05)
+    assert prior.mean == pytest.approx(_logit(failures.sum() / trials.sum()), abs=0.01)
+    # too few suppliers with enough trials to measure a spread: the widest prior
+    assert _fit_prior(np.array([1.0, 2.0]), np.array([10.0, 40.0]), min_trials=30).sd == MAX_PRIOR_SD
+    assert _fit_prior(np.zeros(3), np.zeros(3), min_trials=30) is None
+
+
+def test_stream_evidence_counts_failures_per_supplier_day_and_stream():
+    facts = pa.table({
+        "supplier_id": ["S", "S", "S", "S", "S"],
+        "day": [START] * 5,
+        "metric": ["order_defect", "order_defect", "on_time_delivery", "on_time_delivery", "valid_tracking"],
+        "numerator": [1.0, 0.0, 1.0, 0.0, 1.0],
+        "denominator": [1.0, 1.0, 1.0, 1.0, 1.0],
+    })
+    con = ibis.duckdb.connect()
+    got = pl.from_arrow(con.to_pyarrow(stream_evidence(ibis.memtable(facts)))).sort("stream")
+    # a late delivery is an on-time delivery's failure; metrics without a stream are left out
+    assert got.select("stream", "x", "n").rows() == [("defect", 1.0, 2.0), ("late_delivery", 1.0, 2.0)]
