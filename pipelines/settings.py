@@ -205,7 +205,7 @@ def _check_engine(engine: EngineSettings, marks: dict) -> None:
 
 
 RISK_MODELS = ("hist_gradient_boosting", "logistic_regression", "boosting_and_logistic")
-RISK_CALIBRATIONS = ("isotonic", "sigmoid", "none")
+RISK_CALIBRATIONS = ("isotonic", "sigmoid", "stacked", "none")
 
 
 def _check_risk(risk: RiskConfig, marks: dict) -> None:

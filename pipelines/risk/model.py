@@ -2,8 +2,8 @@
 
 `fit_model` sorts the training orders by time, fits the pipeline on the earlier
 (1 - calibration_share) of them and calibrates its probabilities on the rest (a frozen
-estimator inside CalibratedClassifierCV), so the calibration is learnt out of time, as
-the model will be used. Everything random takes the configured seed.
+estimator inside CalibratedClassifierCV, or `StackedCalibration`), so the calibration is
+learnt out of time, as the model will be used. Everything random takes the configured seed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import polars as pl
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.frozen import FrozenEstimator
@@ -93,7 +94,39 @@ def calibrate(fitted: Pipeline, frame: pl.DataFrame, features: list[str], method
     if method == "none":
         return fitted
     _require_both_classes(frame, "calibrate")
-    return CalibratedClassifierCV(FrozenEstimator(fitted), method=method).fit(matrix(frame, features), labels(frame))
+    x, y = matrix(frame, features), labels(frame)
+    if method == "stacked":
+        return StackedCalibration(fitted).fit(x, y)
+    return CalibratedClassifierCV(FrozenEstimator(fitted), method=method).fit(x, y)
+
+
+class StackedCalibration(ClassifierMixin, BaseEstimator):
+    """A fitted pipeline's members weighed and calibrated at once: a logistic regression on
+    the log-odds each member gives (for boosting_and_logistic, the trees' and the linear
+    model's; for one pipeline alone, Platt scaling), fitted on the calibration orders.
+    The average gives each member half; here the latest orders decide how much each one
+    knows, so a marketplace whose risk is additive on the log-odds leans on the linear
+    model and one with interactions on the trees."""
+
+    def __init__(self, fitted: Pipeline):
+        self.fitted = fitted
+
+    def _members(self) -> list:
+        classifier = self.fitted.steps[-1][1]
+        return list(classifier.estimators_) if isinstance(classifier, VotingClassifier) else [self.fitted]
+
+    def _log_odds(self, x: pd.DataFrame) -> np.ndarray:
+        p = np.column_stack([m.predict_proba(x)[:, 1] for m in self._members()])
+        p = np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+        return np.log(p / (1 - p))
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> "StackedCalibration":
+        self.blend_ = LogisticRegression().fit(self._log_odds(x), y)
+        self.classes_ = self.blend_.classes_
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        return self.blend_.predict_proba(self._log_odds(x))
 
 
 @dataclass

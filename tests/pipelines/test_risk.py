@@ -101,6 +101,7 @@ def test_calibrated_probabilities_match_known_rates():
                           model.LABEL: rng.random(n) < np.where(x == 1, 0.20, 0.05)})
     risk = load_config().risk
     for kind, calibration in (("hist_gradient_boosting", "isotonic"), ("hist_gradient_boosting", "sigmoid"),
+                              ("hist_gradient_boosting", "stacked"), ("boosting_and_logistic", "isotonic"),
                               (risk.model, risk.calibration)):
         fitted = model.fit_model(frame, ["x", "noise"], risk, kind=kind, calibration=calibration)
         p = model.predict(fitted.estimator, frame, ["x", "noise"])
@@ -124,6 +125,29 @@ def test_the_averaged_pipeline_predicts_the_mean_of_its_two_pipelines():
                  for kind in ("hist_gradient_boosting", "logistic_regression", "boosting_and_logistic")}
     assert np.allclose(predicted["boosting_and_logistic"],
                        (predicted["hist_gradient_boosting"] + predicted["logistic_regression"]) / 2)
+
+
+def test_stacked_calibration_leans_on_the_member_that_knows():
+    """Given a risk that only an interaction explains (high where x and z have the same
+    sign), which the trees learn and a linear model cannot: the stacked calibration gives
+    the trees' log-odds the weight, and on new orders ranks them as well as the trees
+    fitted on the same orders."""
+    rng = np.random.default_rng(3)
+
+    def orders(n: int) -> pl.DataFrame:
+        x, z = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+        return pl.DataFrame({"x": x, "z": z, model.LABEL: rng.random(n) < np.where(x * z > 0, 0.15, 0.03)})
+
+    frame, new = orders(40_000), orders(40_000)
+    risk = load_config().risk
+    fitted = {name: model.fit_model(frame, ["x", "z"], risk, kind=kind, calibration=calibration).estimator
+              for name, kind, calibration in (("stacked", "boosting_and_logistic", "stacked"),
+                                              ("trees", "hist_gradient_boosting", "sigmoid"))}
+    trees_weight, linear_weight = fitted["stacked"].blend_.coef_[0]
+    assert trees_weight > 0.5 and abs(linear_weight) < 0.2
+    y = new[model.LABEL].to_numpy()
+    auc = {name: evaluation.figures(y, model.predict(e, new, ["x", "z"]))["auc"] for name, e in fitted.items()}
+    assert auc["stacked"] > auc["trees"] - 0.005
 
 
 def test_training_is_deterministic(market):
