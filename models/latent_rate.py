@@ -2,7 +2,7 @@
 
 Grain of `stream_evidence`: one row per supplier x day x stream with any trial: `x`
 failures out of `n` trials decided that day (the daily facts, models/facts.py). Of
-`fit_latent_priors`: one prior per stream. Of `latent_rates`: one row per point asked for
+`fit_latent_streams`: one fitted filter per stream. Of `latent_rates`: one row per point asked for
 (supplier_id, point_on): for each stream, the mean and the standard deviation of the
 supplier's log-odds of failing given the evidence of the days before point_on. A day's
 facts are final once it is over (models/risk_features.py), so that is what a run on
@@ -11,20 +11,23 @@ point_on could have known.
 Why a filter next to the windowed rates: a window weighs its days alike and forgets what
 lies before it, so a supplier whose quality changed shows it only as fast as the window
 turns over, diluted by the old days still inside. Here the log-odds of failing are a
-hidden state that drifts (a random walk of `drift_sd_per_day`) and that, with probability
+hidden state that drifts (a random walk, `drift_sd_per_day`) and that, with probability
 `return_per_day` each day, is drawn afresh from the marketplace's prior (new owners, a
 new factory, a new carrier). Its posterior weighs recent evidence most, follows a sudden
 change as soon as the evidence shows it, and keeps a supplier with little evidence near
 the prior. It is held on a grid of log-odds: exact for this model whatever its shape (just
 after a change it has two modes, which a normal approximation would average away).
 
-The prior is a parameter of the risk model, fitted with it on what was known at its
-training date and kept with it (as a scaler's mean would be): normal on the log-odds, its
-mean the logit of the marketplace's pooled rate over the `prior_window_days` up to that
-date, its sd the spread of the suppliers' log-odds there by the method of moments (the
-variance of their empirical logits less their mean sampling variance), among suppliers
-with `prior_min_trials` or more. Fitted afresh each day instead, it would move the
-features' meaning under the model: early in a marketplace's history the facts hold only
+The filter's parameters are parameters of the risk model, fitted with it on what was
+known at its training date and kept with it (as a scaler's mean would be), on the
+`prior_window_days` up to that date. The prior is normal on the log-odds: its mean the
+logit of the marketplace's pooled rate, its sd the spread of the suppliers' log-odds by
+the method of moments (the variance of their empirical logits less their mean sampling
+variance), among suppliers with `prior_min_trials` or more. The drift and the return rate
+are those of the candidates that predict the window's evidence best, one day ahead (the
+likelihood of each supplier-day's failures given the days before): a marketplace whose
+suppliers change faster gets a faster filter. Fitted afresh each day instead, the prior
+would move the features' meaning under the model: early in a marketplace's history the facts hold only
 the orders that ended early (mostly defects), and the backtest ranked worse (README:
 pooled AUC 0.7402 against 0.7423; its first fold, trained on the earliest year, 0.7020
 against 0.7071).
@@ -57,20 +60,23 @@ MAX_STENCIL_SHARE = 0.4
 
 @dataclass(frozen=True)
 class LatentRateSettings:
-    """The hidden log-odds' daily drift and return to the prior, and the prior's fit."""
+    """What the fit tries for the daily drift and return to the prior, and its window."""
 
-    drift_sd_per_day: float
-    return_per_day: float
+    drift_sd_per_day: tuple[float, ...]
+    return_per_day: tuple[float, ...]
     prior_window_days: int
     prior_min_trials: int
 
 
 @dataclass(frozen=True)
-class LatentPrior:
-    """The marketplace's prior of a stream: normal on the log-odds of failing."""
+class LatentStream:
+    """A stream's fitted filter: the prior on the log-odds of failing, normal (mean, sd),
+    and the daily drift (sd of the random walk) and return to the prior."""
 
     mean: float
     sd: float
+    drift_sd_per_day: float
+    return_per_day: float
 
 
 def latent_columns() -> list[str]:
@@ -90,27 +96,43 @@ def stream_evidence(facts: Table) -> Table:
     return sums.filter(_.n > 0)
 
 
-def fit_latent_priors(evidence: pl.DataFrame, through: dt.date,
-                      settings: LatentRateSettings) -> dict[str, LatentPrior | None]:
-    """Each stream's prior from the evidence of the `prior_window_days` up to `through`
-    (None for a stream without any there)."""
+def fit_latent_streams(evidence: pl.DataFrame, through: dt.date,
+                       settings: LatentRateSettings) -> dict[str, LatentStream | None]:
+    """Each stream's filter fitted on the evidence of the `prior_window_days` up to
+    `through` (None for a stream without any there): the prior, then of every drift x
+    return candidate the one whose one-day-ahead likelihood of that evidence is highest
+    (the first listed among equals)."""
     first = through - dt.timedelta(days=settings.prior_window_days - 1)
-    window = evidence.filter(pl.col("day").cast(pl.Date).is_between(first, through))
-    priors = {}
+    window = evidence.with_columns(pl.col("day").cast(pl.Date)).filter(pl.col("day").is_between(first, through))
+    suppliers = window["supplier_id"].unique().sort()
+    index = pl.DataFrame({"supplier_id": suppliers, "s": np.arange(len(suppliers))})
+    fitted = {}
     for stream in STREAMS:
-        per_supplier = window.filter(pl.col("stream") == stream).group_by("supplier_id").agg(
-            pl.col("x").sum(), pl.col("n").sum()).sort("supplier_id")
-        priors[stream] = _fit_prior(per_supplier["x"].to_numpy(), per_supplier["n"].to_numpy(),
-                                    settings.prior_min_trials)
-    return priors
+        rows = (window.filter(pl.col("stream") == stream).join(index, on="supplier_id")
+                .select("s", d=(pl.col("day") - pl.lit(first)).dt.total_days(), x="x", n="n").sort("d", "s"))
+        x, n = np.zeros(len(suppliers)), np.zeros(len(suppliers))
+        np.add.at(x, rows["s"].to_numpy(), rows["x"].to_numpy())
+        np.add.at(n, rows["s"].to_numpy(), rows["n"].to_numpy())
+        prior = _fit_prior(x, n, settings.prior_min_trials)
+        if prior is None:
+            fitted[stream] = None
+            continue
+        evidence_rows = tuple(rows[c].to_numpy() for c in ("d", "s", "x", "n"))
+        nothing_asked = np.zeros(0, np.int64)
+        candidates = [LatentStream(*prior, drift, back) for drift in settings.drift_sd_per_day
+                      for back in settings.return_per_day]
+        fits = [_filter(*evidence_rows, nothing_asked, nothing_asked, len(suppliers), settings.prior_window_days,
+                        candidate)[2] for candidate in candidates]
+        fitted[stream] = candidates[int(np.argmax(fits))]
+    return fitted
 
 
-def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, priors: dict[str, LatentPrior | None],
-                 settings: LatentRateSettings) -> pl.DataFrame:
+def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame,
+                 streams: dict[str, LatentStream | None]) -> pl.DataFrame:
     """One row per distinct point (supplier_id, point_on) of `points`, with `latent_columns()`
-    from the rows of `evidence` (`stream_evidence`) of the days before point_on, under
-    `priors` (`fit_latent_priors`). A supplier without evidence yet sits at the prior; a
-    stream without a prior is NULL."""
+    from the rows of `evidence` (`stream_evidence`) of the days before point_on, filtered
+    as `streams` (`fit_latent_streams`) say. A supplier without evidence yet sits at the
+    prior; a stream not fitted is NULL."""
     points = points.select("supplier_id", pl.col("point_on").cast(pl.Date)).unique().sort("supplier_id", "point_on")
     if points.height == 0:
         return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()})
@@ -126,46 +148,48 @@ def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, priors: dict[str,
     days = int(asked["d"].max()) + 1
     columns = {}
     for stream in STREAMS:
-        prior = priors.get(stream)
+        fitted = streams.get(stream)
         mean = sd = np.full(points.height, np.nan)
-        if prior is not None:
+        if fitted is not None:
             rows = (evidence.filter(pl.col("stream") == stream).join(index, on="supplier_id")
                     .select("s", day_number("day"), "x", "n").filter(pl.col("d") < days).sort("d", "s"))
-            mean, sd = _filter(*(rows[c].to_numpy() for c in ("d", "s", "x", "n")), asked["d"].to_numpy(),
-                               asked["s"].to_numpy(), len(suppliers), days, prior, settings)
+            mean, sd, _likelihood = _filter(*(rows[c].to_numpy() for c in ("d", "s", "x", "n")),
+                                            asked["d"].to_numpy(), asked["s"].to_numpy(), len(suppliers), days, fitted)
         columns[f"latent_{stream}_log_odds"], columns[f"latent_{stream}_log_odds_sd"] = mean, sd
     return points.with_columns(**{c: pl.Series(columns[c], dtype=pl.Float64, nan_to_null=True)
                                   for c in latent_columns()})
 
 
-def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame, priors: dict[str, LatentPrior | None],
-                      settings: LatentRateSettings) -> pl.DataFrame:
+def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame,
+                      streams: dict[str, LatentStream | None]) -> pl.DataFrame:
     """`frame` (one row per order: supplier_id, placed_on, ...) with `latent_columns()` of
     its supplier on the day it was placed, rows in the same order."""
-    latent = latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), priors, settings)
+    latent = latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), streams)
     return frame.drop(latent_columns(), strict=False).join(
         latent.rename({"point_on": "placed_on"}), on=["supplier_id", "placed_on"], how="left", maintain_order="left")
 
 
 def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, asked_day: np.ndarray,
-            asked_sup: np.ndarray, suppliers: int, days: int, prior: LatentPrior, settings: LatentRateSettings):
-    """(mean, sd) of the log-odds at the start of each asked day, for each asked supplier.
-    Evidence rows are sorted by day (one row per supplier and day); a day's evidence is
-    added after the day's points are read."""
+            asked_sup: np.ndarray, suppliers: int, days: int, stream: LatentStream):
+    """(mean, sd) of the log-odds at the start of each asked day, for each asked supplier,
+    and the log-likelihood of the evidence, each row given the days before it (less the
+    binomial coefficients, which no setting changes). Evidence rows are sorted by day (one
+    row per supplier and day); a day's evidence is added after the day's points are read."""
     mean, sd = np.full(len(asked_day), np.nan), np.full(len(asked_day), np.nan)
     order = np.argsort(asked_day, kind="stable")
     asked_at = np.searchsorted(asked_day[order], np.arange(days + 1))
     evidence_at = np.searchsorted(day, np.arange(days + 1))
-    start = _normal_on_grid(prior.mean, prior.sd)
+    start = _normal_on_grid(stream.mean, stream.sd)
+    likelihood = 0.0
     # a supplier is drawn from the prior when its first evidence comes (until then its
     # row drifts unread)
     state, seen = np.tile(start, (suppliers, 1)), np.zeros(suppliers, bool)
-    kernel, steps = _drift_stencil(settings.drift_sd_per_day)
+    kernel, steps = _drift_stencil(stream.drift_sd_per_day)
     for d in range(days):
         if d > 0:  # the night before day d: drift, and a return to the prior for a few
             for _step in range(steps):
                 state = convolve1d(state, kernel, axis=1, mode="reflect")
-            state = (1.0 - settings.return_per_day) * state + settings.return_per_day * start
+            state = (1.0 - stream.return_per_day) * state + stream.return_per_day * start
         rows = order[asked_at[d]:asked_at[d + 1]]
         if len(rows):
             current = np.where(seen[asked_sup[rows], None], state[asked_sup[rows]], start)
@@ -176,25 +200,29 @@ def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, aske
             s = sup[a:b]
             log_post = (np.log(np.maximum(np.where(seen[s, None], state[s], start), 1e-300))
                         + x[a:b, None] * LOG_FAIL + (n[a:b] - x[a:b])[:, None] * LOG_PASS)
-            post = np.exp(log_post - log_post.max(axis=1, keepdims=True))
-            state[s] = post / post.sum(axis=1, keepdims=True)
+            top = log_post.max(axis=1, keepdims=True)
+            post = np.exp(log_post - top)
+            total = post.sum(axis=1, keepdims=True)
+            likelihood += float((np.log(total) + top).sum())
+            state[s] = post / total
             seen[s] = True
-    return mean, sd
+    return mean, sd, likelihood
 
 
-def _fit_prior(x: np.ndarray, n: np.ndarray, min_trials: int) -> LatentPrior | None:
-    """The prior on the log-odds from per-supplier evidence; None when there is none."""
+def _fit_prior(x: np.ndarray, n: np.ndarray, min_trials: int) -> tuple[float, float] | None:
+    """(mean, sd) of the prior on the log-odds from per-supplier evidence; None when there
+    is none."""
     total = n.sum()
     if total <= 0:
         return None
     mean = float(_logit((x.sum() + 0.5) / (total + 1.0)))
     enough = n >= min_trials
     if enough.sum() < 2:
-        return LatentPrior(mean, MAX_PRIOR_SD)
+        return mean, MAX_PRIOR_SD
     rate = (x[enough] + 0.5) / (n[enough] + 1.0)
     sampling = np.mean(1.0 / ((n[enough] + 1.0) * rate * (1.0 - rate)))
     spread = np.sqrt(max(_logit(rate).var() - sampling, 0.0))
-    return LatentPrior(mean, float(np.clip(spread, MIN_PRIOR_SD, MAX_PRIOR_SD)))
+    return mean, float(np.clip(spread, MIN_PRIOR_SD, MAX_PRIOR_SD))
 
 
 def _logit(p):

@@ -96,6 +96,10 @@ class RiskConfig:
     latent_rate: LatentRateSettings
     backtest: BacktestConfig
 
+    def as_json(self) -> dict:
+        """The settings in JSON's types (lists for tuples), as models and backtests store them."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
 
 @dataclass(frozen=True)
 class PublishConfig:
@@ -230,10 +234,10 @@ def _check_risk(risk: RiskConfig, marks: dict) -> None:
     if risk.drift_psi_threshold <= 0:
         problems.append(("risk.drift_psi_threshold", "must be > 0"))
     latent = risk.latent_rate
-    if latent.drift_sd_per_day < 0:
-        problems.append(("risk.latent_rate.drift_sd_per_day", "must be >= 0"))
-    if not 0 <= latent.return_per_day < 1:
-        problems.append(("risk.latent_rate.return_per_day", "must be a probability in [0, 1)"))
+    if not latent.drift_sd_per_day or min(latent.drift_sd_per_day) < 0:
+        problems.append(("risk.latent_rate.drift_sd_per_day", "must list one or more candidates, each >= 0"))
+    if not latent.return_per_day or not all(0 <= r < 1 for r in latent.return_per_day):
+        problems.append(("risk.latent_rate.return_per_day", "must list one or more probabilities in [0, 1)"))
     if latent.prior_window_days < 1:
         problems.append(("risk.latent_rate.prior_window_days", "must be >= 1"))
     if latent.prior_min_trials < 1:

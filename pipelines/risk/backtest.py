@@ -5,8 +5,8 @@ in the training window, which ends `maturity_days` before c, labelled from the r
 versions known at c) and tests on the orders placed in the `test_days` after c, labelled
 at the evaluation date (they matured by then: the last test period ends `maturity_days`
 before it). Features are point-in-time, so one feature frame serves every fold; only the
-latent rates are computed per fold, under the priors fitted at its cut-off (a parameter
-of the model, models/latent_rate.py). Training and test orders of a fold are disjoint in
+latent rates are computed per fold, by the filters fitted at its cut-off (parameters of
+the model, models/latent_rate.py). Training and test orders of a fold are disjoint in
 time, and that is checked, not assumed.
 
 Systems compared on the same test orders: both pipelines (gradient boosting, logistic
@@ -99,11 +99,13 @@ def backtest(data: RiskData, features: pl.DataFrame, config: Config, evaluation_
     results = []
     for done, fold in enumerate(plan):
         report("backtest", done, len(plan))
-        priors = data.latent_priors(fold.cutoff)
-        log.info("fold %s: latent-rate priors (log-odds mean, sd) at %s: %s", fold.number, fold.cutoff,
-                 ", ".join(f"{s} {p.mean:.3f}, {p.sd:.3f}" for s, p in priors.items() if p))
+        latent = data.fit_latent(fold.cutoff)
+        log.info("fold %s: latent rates fitted at %s (log-odds prior mean, sd; drift, return a day): %s",
+                 fold.number, fold.cutoff, "; ".join(
+                     f"{s} {f.mean:.3f}, {f.sd:.3f}; {f.drift_sd_per_day}, {f.return_per_day}"
+                     for s, f in latent.items() if f))
         in_fold = data.with_latent(features.filter(pl.col("placed_on").is_between(fold.train_first, fold.test_last)),
-                                   priors)
+                                   latent)
         train = _labelled(in_fold, data.labels(fold.cutoff, fold.train_first, fold.train_last),
                           fold.train_first, fold.train_last)
         test = _labelled(in_fold, tested, fold.test_first, fold.test_last)
@@ -179,7 +181,7 @@ def summarise(results: list[FoldResult], config: Config, evaluation_day: dt.date
     pooled = {s: evaluation.figures(y, np.concatenate([r.predictions[s] for r in results]))
               for s in systems if all(s in r.predictions for r in results)}
     return {"evaluation_date": str(evaluation_day), "model": chosen, "folds": folds, "pooled": pooled,
-            "targets": targets(pooled, chosen), "settings": asdict(config.risk)}
+            "targets": targets(pooled, chosen), "settings": config.risk.as_json()}
 
 
 def _without_table(figures: dict) -> dict:

@@ -18,7 +18,7 @@ import ibis
 import polars as pl
 from ibis import _
 
-from models.latent_rate import LatentPrior, fit_latent_priors, latent_columns, stream_evidence, with_latent_rates
+from models.latent_rate import LatentStream, fit_latent_streams, latent_columns, stream_evidence, with_latent_rates
 from models.outcomes import order_outcomes
 from models.risk_features import (
     FeatureSettings, Sources, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
@@ -87,7 +87,7 @@ class RiskData:
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed, but
-        the latent rates (`with_latent`: they depend on the model's priors)."""
+        the latent rates (`with_latent`: they depend on the model's fitted filters)."""
         attributes = self._attributes(last)
         points = snapshot_points(attributes, first, last)
         context = supplier_context(attributes, self.sources, points, month_starts(first, last), self.settings,
@@ -109,13 +109,13 @@ class RiskData:
                                    self._cache)
         return self._collect(order_features(typical, context, self.settings)).sort("supplier_id")
 
-    def latent_priors(self, through: dt.date) -> dict[str, LatentPrior | None]:
-        """The latent rates' priors fitted on what was known at the end of `through`."""
-        return fit_latent_priors(self._stream_evidence(), through, self.config.risk.latent_rate)
+    def fit_latent(self, through: dt.date) -> dict[str, LatentStream | None]:
+        """The latent rates' filters fitted on what was known at the end of `through`."""
+        return fit_latent_streams(self._stream_evidence(), through, self.config.risk.latent_rate)
 
-    def with_latent(self, frame: pl.DataFrame, priors: dict[str, LatentPrior | None]) -> pl.DataFrame:
+    def with_latent(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None]) -> pl.DataFrame:
         """Order features with the latent rates of each order's supplier on its day."""
-        return with_latent_rates(frame, self._stream_evidence(), priors, self.config.risk.latent_rate)
+        return with_latent_rates(frame, self._stream_evidence(), streams)
 
     def _stream_evidence(self) -> pl.DataFrame:
         if self._evidence is None:

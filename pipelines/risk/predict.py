@@ -55,7 +55,7 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
         typical = data.typical_features(as_of, risk.typical_order_days)
         recent = data.order_features(as_of - dt.timedelta(days=risk.drift_days - 1), as_of)
         # one pass of the latent rates' filter over the history serves both frames
-        both = data.with_latent(pl.concat([typical, recent]), registry.latent_priors(current))
+        both = data.with_latent(pl.concat([typical, recent]), registry.latent_streams(current))
         typical, recent = both.head(typical.height), both.tail(recent.height)
         registry.check_schema(current, registry.feature_schema(typical, names))
     probabilities = model.predict(current.estimator, typical, names) if typical.height else []

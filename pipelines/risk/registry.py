@@ -1,7 +1,7 @@
 """The model registry: <data-dir>/artifacts/models/<model_version>/ and a `current` pointer.
 
 Each version's folder holds `model.joblib` (the fitted estimator), `metadata.json`
-(training window, feature names and dtypes, the latent rates' priors, data fingerprint,
+(training window, feature names and dtypes, the latent rates' filters, data fingerprint,
 library versions, backtest figures, reference distributions for drift), `report.html`,
 and `drift/` (one JSON per scoring date). A version is written aside and renamed into place, and `current` is
 replaced atomically, so a reader never sees half a model.
@@ -9,6 +9,7 @@ replaced atomically, so a reader never sees half a model.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import joblib
 import pandas as pd
 import polars as pl
 
-from models.latent_rate import LatentPrior
+from models.latent_rate import LatentStream
 from pipelines.settings import DataPaths
 
 LIBRARIES = ("scikit-learn", "numpy", "pandas", "polars", "pyarrow", "duckdb", "ibis-framework", "joblib")
@@ -103,15 +104,15 @@ def set_current(paths: DataPaths, version: str) -> None:
     os.replace(temporary, root / "current")
 
 
-def priors_to_json(priors: dict[str, LatentPrior | None]) -> dict:
-    return {stream: None if prior is None else {"mean": prior.mean, "sd": prior.sd} for stream, prior in priors.items()}
+def latent_to_json(streams: dict[str, LatentStream | None]) -> dict:
+    return {stream: None if fitted is None else dataclasses.asdict(fitted) for stream, fitted in streams.items()}
 
 
-def latent_priors(model: RegisteredModel) -> dict[str, LatentPrior | None]:
-    """The latent rates' priors the model was trained with (none for a model from before
+def latent_streams(model: RegisteredModel) -> dict[str, LatentStream | None]:
+    """The latent rates' filters the model was trained with (none for a model from before
     them, whose feature schema `check_schema` then refuses)."""
-    stored = model.metadata.get("latent_priors") or {}
-    return {stream: None if p is None else LatentPrior(p["mean"], p["sd"]) for stream, p in stored.items()}
+    stored = model.metadata.get("latent_rates") or {}
+    return {stream: None if fitted is None else LatentStream(**fitted) for stream, fitted in stored.items()}
 
 
 def current_version(paths: DataPaths) -> str | None:

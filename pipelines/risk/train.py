@@ -35,8 +35,8 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
     plan = plan_folds(as_of, risk) if run_backtest else []
     with RiskData(paths, config) as data:
         features = data.order_features(min([first, *(f.train_first for f in plan)]), as_of)
-        priors = data.latent_priors(as_of)
-        since_first = data.with_latent(features.filter(pl.col("placed_on") >= first), priors)
+        latent = data.fit_latent(as_of)
+        since_first = data.with_latent(features.filter(pl.col("placed_on") >= first), latent)
         recent = since_first.filter(pl.col("placed_on") > as_of - dt.timedelta(days=risk.drift_days))
         frame = since_first.filter(pl.col("placed_on").is_between(first, last)).join(
             data.labels(as_of, first, last), on="order_id", how="inner").sort("placed_on", "order_id")
@@ -52,7 +52,7 @@ def train(paths: DataPaths, config: Config, as_of: dt.date, run_backtest: bool =
     frame = model.sample(frame, risk.max_training_orders, risk.seed)
     fitted = model.fit_model(frame, names, risk)
     metadata = _metadata(frame, recent, names, fitted, config, as_of, first, last, figures)
-    metadata["latent_priors"] = registry.priors_to_json(priors)
+    metadata["latent_rates"] = registry.latent_to_json(latent)
     version = metadata["model_version"]
     if figures is None:  # same version = same rows and settings: an earlier backtest of it still holds
         metadata["backtest"] = figures = _earlier_backtest(paths, version)
@@ -91,7 +91,7 @@ def _metadata(frame: pl.DataFrame, recent: pl.DataFrame, names: list[str], fitte
         "features": registry.feature_schema(frame, names),
         "data_fingerprint": fingerprint,
         "config_hash": config.config_hash,
-        "settings": dataclasses.asdict(risk),
+        "settings": risk.as_json(),
         "libraries": registry.library_versions(),
         "backtest": figures,
         "reference": {"orders": latest.height, "first_placed_on": str(latest["placed_on"].min()),

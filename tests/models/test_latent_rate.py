@@ -11,15 +11,17 @@ import pyarrow as pa
 import pytest
 
 from models.latent_rate import (
-    MAX_PRIOR_SD, LatentPrior, LatentRateSettings, _fit_prior, fit_latent_priors, latent_columns, latent_rates,
+    MAX_PRIOR_SD, LatentRateSettings, LatentStream, _fit_prior, fit_latent_streams, latent_columns, latent_rates,
     stream_evidence, with_latent_rates,
 )
 
-SETTINGS = LatentRateSettings(drift_sd_per_day=0.03, return_per_day=0.002, prior_window_days=365,
-                              prior_min_trials=30)
+SETTINGS = LatentRateSettings(drift_sd_per_day=(0.01, 0.03, 0.1), return_per_day=(0.0, 0.002),
+                              prior_window_days=365, prior_min_trials=30)
 START = dt.date(2024, 1, 1)
 TRIALS = 20  # trials per supplier and day
-PRIORS = {"defect": LatentPrior(-3.0, 0.5), "late_shipment": LatentPrior(-2.0, 0.5), "late_delivery": None}
+STREAMS = {"defect": LatentStream(-3.0, 0.5, drift_sd_per_day=0.03, return_per_day=0.002),
+           "late_shipment": LatentStream(-2.0, 0.5, drift_sd_per_day=0.03, return_per_day=0.002),
+           "late_delivery": None}
 
 
 def _logit(p: float) -> float:
@@ -46,10 +48,10 @@ def _evidence(rows: list[dict]) -> pl.DataFrame:
                                       "x": pl.Float64, "n": pl.Float64})
 
 
-def _rates(rows: list[dict], points: list[tuple[str, int]], priors=PRIORS) -> pl.DataFrame:
+def _rates(rows: list[dict], points: list[tuple[str, int]]) -> pl.DataFrame:
     asked = pl.DataFrame({"supplier_id": [s for s, _ in points],
                           "point_on": [START + dt.timedelta(days=d) for _, d in points]})
-    return latent_rates(_evidence(rows), asked, priors, SETTINGS)
+    return latent_rates(_evidence(rows), asked, STREAMS)
 
 
 def _at(frame: pl.DataFrame, supplier: str, day: int, column: str = "latent_defect_log_odds") -> float:
@@ -63,7 +65,7 @@ def test_a_steady_supplier_is_found_at_its_rate():
     assert got.columns == ["supplier_id", "point_on", *latent_columns()]
     assert _at(got, "S", 200) == pytest.approx(_logit(0.05), abs=0.1)
     assert _at(got, "S", 200, "latent_defect_log_odds_sd") < 0.2
-    # no late-shipment evidence: the prior; no late-delivery prior: unknown
+    # no late-shipment evidence: the prior; no late-delivery filter: unknown
     assert _at(got, "S", 200, "latent_late_shipment_log_odds") == pytest.approx(-2.0, abs=1e-6)
     assert _at(got, "S", 200, "latent_late_delivery_log_odds") is None
 
@@ -101,22 +103,41 @@ def test_the_priors_are_the_marketplace_of_the_window_up_to_the_day():
     """Given: 40 suppliers at 2% to 11.75% for 100 days, then all at 50% (after the day).
     Expect: the pooled rate's logit and the spread of the suppliers' logits, before."""
     rows = _market(100) + [r for i in range(40) for r in _daily(f"M{i:02d}", [0.5] * 10, first=100)]
-    priors = fit_latent_priors(_evidence(rows), START + dt.timedelta(days=99), SETTINGS)
+    priors = fit_latent_streams(_evidence(rows), START + dt.timedelta(days=99), SETTINGS)
     pooled = sum(0.02 + 0.0025 * i for i in range(40)) / 40
     assert priors["defect"].mean == pytest.approx(_logit(pooled), abs=0.01)
     assert priors["defect"].sd == pytest.approx(np.std([_logit(0.02 + 0.0025 * i) for i in range(40)]), rel=0.05)
     assert priors["late_shipment"] is None and priors["late_delivery"] is None
     # a window of 10 days sees only the last ten
-    short = fit_latent_priors(_evidence(rows), START + dt.timedelta(days=109),
-                              LatentRateSettings(0.03, 0.002, prior_window_days=10, prior_min_trials=30))
+    short = fit_latent_streams(_evidence(rows), START + dt.timedelta(days=109),
+                               LatentRateSettings((0.03,), (0.002,), prior_window_days=10, prior_min_trials=30))
     assert short["defect"].mean == pytest.approx(0.0, abs=0.01)
+
+
+def _simulated(drift_sd: float, seed: int) -> list[dict]:
+    """80 suppliers over 365 days, 20 trials a day, their log-odds a random walk of
+    `drift_sd` a day from N(-2, 0.5) (0: each keeps its own rate)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(-2.0, 0.5, 80)[:, None] + np.cumsum(rng.normal(0, drift_sd, (80, 365)), axis=1)
+    failures = rng.binomial(TRIALS, 1 / (1 + np.exp(-logits)))
+    return [{"supplier_id": f"S{s:02d}", "day": START + dt.timedelta(days=d), "stream": "defect",
+             "x": float(failures[s, d]), "n": float(TRIALS)} for s in range(80) for d in range(365)]
+
+
+@pytest.mark.parametrize("drift_sd", [0.0, 0.1])
+def test_the_fit_finds_how_fast_suppliers_change(drift_sd):
+    """Given suppliers whose rates stand still, or drift fast: the fit picks the slowest,
+    or the fastest, drift of its candidates (by the evidence's one-day-ahead likelihood)."""
+    fitted = fit_latent_streams(_evidence(_simulated(drift_sd, seed=4)), START + dt.timedelta(days=364), SETTINGS)
+    expected = min(SETTINGS.drift_sd_per_day) if drift_sd == 0 else max(SETTINGS.drift_sd_per_day)
+    assert fitted["defect"].drift_sd_per_day == expected
 
 
 def test_latent_rates_join_each_order_to_its_supplier_and_day_in_order():
     rows = _market(50)
     orders = pl.DataFrame({"order_id": ["b", "a", "c"], "supplier_id": ["M39", "M00", "M00"],
                            "placed_on": [START + dt.timedelta(days=d) for d in (40, 40, 10)]})
-    got = with_latent_rates(orders, _evidence(rows), PRIORS, SETTINGS)
+    got = with_latent_rates(orders, _evidence(rows), STREAMS)
     assert got["order_id"].to_list() == ["b", "a", "c"]
     assert got.columns == ["order_id", "supplier_id", "placed_on", *latent_columns()]
     high, low, early = got["latent_defect_log_odds"].to_list()
@@ -128,11 +149,11 @@ def test_the_prior_spread_is_the_suppliers_spread_net_of_sampling_noise():
     true_logits = rng.normal(-3.0, 0.5, size=4000)
     trials = rng.integers(50, 500, size=4000).astype(float)
     failures = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-true_logits))).astype(float)
-    prior = _fit_prior(failures, trials, min_trials=30)
-    assert prior.sd == pytest.approx(0.5, abs=0.05)
-    assert prior.mean == pytest.approx(_logit(failures.sum() / trials.sum()), abs=0.01)
+    mean, sd = _fit_prior(failures, trials, min_trials=30)
+    assert sd == pytest.approx(0.5, abs=0.05)
+    assert mean == pytest.approx(_logit(failures.sum() / trials.sum()), abs=0.01)
     # too few suppliers with enough trials to measure a spread: the widest prior
-    assert _fit_prior(np.array([1.0, 2.0]), np.array([10.0, 40.0]), min_trials=30).sd == MAX_PRIOR_SD
+    assert _fit_prior(np.array([1.0, 2.0]), np.array([10.0, 40.0]), min_trials=30)[1] == MAX_PRIOR_SD
     assert _fit_prior(np.zeros(3), np.zeros(3), min_trials=30) is None
 
 

@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from models.facts import supplier_day_facts
-from models.latent_rate import LatentPrior, LatentRateSettings, latent_columns, stream_evidence, with_latent_rates
+from models.latent_rate import LatentStream, latent_columns, stream_evidence, with_latent_rates
 from models.outcomes import order_outcomes
 from models.risk_features import (
     BUYER_HISTORY, MICRO, FeatureSettings, Sources, evidence_before, feature_columns, month_starts, order_attributes, order_features,
@@ -28,10 +28,9 @@ from tests.models.frames import DISPUTE_SCHEMA, ORDER_SCHEMA, day, dispute, orde
 
 SETTINGS = FeatureSettings(short_window_days=90, long_window_days=365, recent_window_days=30,
                            priors=PriorSettings(5, 5, 2, 500, 1.2816), recent_prior_strength=20)
-LATENT = LatentRateSettings(drift_sd_per_day=0.03, return_per_day=0.002, prior_window_days=365, prior_min_trials=30)
-# the latent rates' priors are the model's (fitted when it is trained): fixed here
-LATENT_PRIORS = {"defect": LatentPrior(-3.0, 0.6), "late_shipment": LatentPrior(-2.0, 0.5),
-                 "late_delivery": LatentPrior(-2.0, 0.5)}
+# the latent rates' filters are the model's (fitted when it is trained): fixed here
+LATENT = {"defect": LatentStream(-3.0, 0.6, 0.03, 0.002), "late_shipment": LatentStream(-2.0, 0.5, 0.03, 0.002),
+          "late_delivery": LatentStream(-2.0, 0.5, 0.03, 0.002)}
 MARKET = MarketplaceParams(suppliers=25, days=150, seed=5, file_format="parquet", late_arrival_rate=0.05)
 FIRST = MARKET.start
 LAST = FIRST + dt.timedelta(days=MARKET.days - 1)
@@ -104,7 +103,7 @@ def _features_of(con: duckdb.DuckDBPyConnection, last_placed: dt.date) -> pl.Dat
     placed = attributes.filter(attributes.placed_on <= last_placed)
     frame = pl.from_arrow(backend.to_pyarrow(order_features(placed, context, SETTINGS)))
     evidence = pl.from_arrow(backend.to_pyarrow(stream_evidence(facts)))
-    return with_latent_rates(frame, evidence, LATENT_PRIORS, LATENT).sort("order_id")
+    return with_latent_rates(frame, evidence, LATENT).sort("order_id")
 
 
 def _copy(landed_db: Path) -> duckdb.DuckDBPyConnection:

@@ -162,7 +162,7 @@ def test_training_is_deterministic(market):
     assert first["data_fingerprint"] == second["data_fingerprint"]
     with RiskData(paths, config) as data:
         frame = data.with_latent(data.order_features(*training_window(as_of, config.risk)),
-                                 registry.latent_priors(one))
+                                 registry.latent_streams(one))
     names = feature_names(config)
     assert np.array_equal(model.predict(one.estimator, frame, names), model.predict(two.estimator, frame, names))
     other = dataclasses.replace(config, risk=dataclasses.replace(config.risk, seed=config.risk.seed + 1))
@@ -189,10 +189,10 @@ def test_the_registry_keeps_model_metadata_and_current_pointer(market, trained):
     assert "<svg" in (folder / "report.html").read_text(encoding="utf-8")
     with pytest.raises(FileNotFoundError, match="no registered risk model"):
         registry.set_current(paths, "risk-19990101-missing")
-    # the latent rates' priors, fitted at the training date, are kept with the model
+    # the latent rates' filters, fitted at the training date, are kept with the model
     with RiskData(paths, config) as data:
-        assert registry.latent_priors(loaded) == data.latent_priors(dt.date.fromisoformat(meta["training"]["as_of"]))
-    assert set(meta["latent_priors"]) == {"defect", "late_shipment", "late_delivery"}
+        assert registry.latent_streams(loaded) == data.fit_latent(dt.date.fromisoformat(meta["training"]["as_of"]))
+    assert set(meta["latent_rates"]) == {"defect", "late_shipment", "late_delivery"}
     # retraining the same version without a backtest keeps the figures of its backtest
     again = train(paths, config, dt.date.fromisoformat(meta["training"]["as_of"]), run_backtest=False)
     assert again["model_version"] == version and again["backtest"] == meta["backtest"]
@@ -249,8 +249,8 @@ def test_scoring_refuses_a_model_trained_on_another_schema(market, trained, tmp_
         meta_path.write_text(original, encoding="utf-8")
 
 
-def test_scoring_uses_the_latent_priors_the_model_was_trained_with(market, trained):
-    """The priors are a parameter of the model, as its coefficients are: scoring reads
+def test_scoring_uses_the_latent_filters_the_model_was_trained_with(market, trained):
+    """The filters are parameters of the model, as its coefficients are: scoring reads
     them from the registry rather than fitting them again on its own date."""
     paths, _, config = market
     as_of = latest_data_day(paths)
@@ -260,7 +260,7 @@ def test_scoring_uses_the_latent_priors_the_model_was_trained_with(market, train
     drift = drift_path.read_text(encoding="utf-8") if drift_path.exists() else None
     before = supplier_risk(paths, config, as_of).table
     meta = json.loads(original)
-    meta["latent_priors"]["defect"]["mean"] += 2.0
+    meta["latent_rates"]["defect"]["mean"] += 2.0
     meta_path.write_text(json.dumps(meta), encoding="utf-8")
     try:
         after = supplier_risk(paths, config, as_of).table

@@ -184,7 +184,7 @@ def test_a_missing_file_fails(tmp_path):
     ("""
      risk:
        latent_rate:
-         return_per_day: 1
+         return_per_day: [0.001, 1]
      """, "risk.latent_rate.return_per_day", 3),
 ], ids=overlay_id)
 def test_a_value_that_makes_no_sense_fails_naming_the_key_and_its_line(tmp_path, text, key, line):
