@@ -3,8 +3,8 @@
 Each version's folder holds `model.joblib` (the fitted estimator), `metadata.json`
 (training window, feature names and dtypes, the latent rates' filters, data fingerprint,
 library versions, backtest figures, reference distributions for drift), `report.html`,
-and `drift/` (one JSON per scoring date). A version is written aside and renamed into place, and `current` is
-replaced atomically, so a reader never sees half a model.
+and `drift/` (one JSON per scoring date). A version is written aside and renamed into
+place, and `current` is replaced atomically, so a reader never sees half a model.
 """
 
 from __future__ import annotations
