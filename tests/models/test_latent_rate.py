@@ -103,11 +103,11 @@ def test_the_priors_are_the_marketplace_of_the_window_up_to_the_day():
     """Given: 40 suppliers at 2% to 11.75% for 100 days, then all at 50% (after the day).
     Expect: the pooled rate's logit and the spread of the suppliers' logits, before."""
     rows = _market(100) + [r for i in range(40) for r in _daily(f"M{i:02d}", [0.5] * 10, first=100)]
-    priors = fit_latent_streams(_evidence(rows), START + dt.timedelta(days=99), SETTINGS)
+    fitted = fit_latent_streams(_evidence(rows), START + dt.timedelta(days=99), SETTINGS)
     pooled = sum(0.02 + 0.0025 * i for i in range(40)) / 40
-    assert priors["defect"].mean == pytest.approx(_logit(pooled), abs=0.01)
-    assert priors["defect"].sd == pytest.approx(np.std([_logit(0.02 + 0.0025 * i) for i in range(40)]), rel=0.05)
-    assert priors["late_shipment"] is None and priors["late_delivery"] is None
+    assert fitted["defect"].mean == pytest.approx(_logit(pooled), abs=0.01)
+    assert fitted["defect"].sd == pytest.approx(np.std([_logit(0.02 + 0.0025 * i) for i in range(40)]), rel=0.05)
+    assert fitted["late_shipment"] is None and fitted["late_delivery"] is None
     # a window of 10 days sees only the last ten
     short = fit_latent_streams(_evidence(rows), START + dt.timedelta(days=109),
                                LatentRateSettings((0.03,), (0.002,), prior_window_days=10, prior_min_trials=30))
