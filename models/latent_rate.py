@@ -103,26 +103,21 @@ def fit_latent_streams(evidence: pl.DataFrame, through: dt.date,
     return candidate the one whose one-day-ahead likelihood of that evidence is highest
     (the first listed among equals)."""
     first = through - dt.timedelta(days=settings.prior_window_days - 1)
-    window = evidence.with_columns(pl.col("day").cast(pl.Date)).filter(pl.col("day").is_between(first, through))
-    suppliers = window["supplier_id"].unique().sort()
-    index = pl.DataFrame({"supplier_id": suppliers, "s": np.arange(len(suppliers))})
+    evidence = evidence.with_columns(pl.col("day").cast(pl.Date))
+    index = _supplier_index(evidence.filter(pl.col("day").is_between(first, through))["supplier_id"])
     fitted = {}
     for stream in STREAMS:
-        rows = (window.filter(pl.col("stream") == stream).join(index, on="supplier_id")
-                .select("s", d=(pl.col("day") - pl.lit(first)).dt.total_days(), x="x", n="n").sort("d", "s"))
-        x, n = np.zeros(len(suppliers)), np.zeros(len(suppliers))
-        np.add.at(x, rows["s"].to_numpy(), rows["x"].to_numpy())
-        np.add.at(n, rows["s"].to_numpy(), rows["n"].to_numpy())
-        prior = _fit_prior(x, n, settings.prior_min_trials)
+        rows = _stream_rows(evidence, stream, index, first, settings.prior_window_days)
+        _day, s, x, n = rows
+        prior = _fit_prior(np.bincount(s, x, len(index)), np.bincount(s, n, len(index)), settings.prior_min_trials)
         if prior is None:
             fitted[stream] = None
             continue
-        evidence_rows = tuple(rows[c].to_numpy() for c in ("d", "s", "x", "n"))
         nothing_asked = np.zeros(0, np.int64)
         candidates = [LatentStream(*prior, drift, back) for drift in settings.drift_sd_per_day
                       for back in settings.return_per_day]
-        fits = [_filter(*evidence_rows, nothing_asked, nothing_asked, len(suppliers), settings.prior_window_days,
-                        candidate)[2] for candidate in candidates]
+        fits = [_filter(*rows, nothing_asked, nothing_asked, len(index), settings.prior_window_days, candidate)[2]
+                for candidate in candidates]
         fitted[stream] = candidates[int(np.argmax(fits))]
     return fitted
 
@@ -138,23 +133,17 @@ def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame,
         return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()})
     evidence = evidence.with_columns(pl.col("day").cast(pl.Date))
     first = min(points["point_on"].min(), evidence["day"].min() if evidence.height else points["point_on"].min())
-    suppliers = pl.concat([points["supplier_id"], evidence["supplier_id"]]).unique().sort()
-    index = pl.DataFrame({"supplier_id": suppliers, "s": np.arange(len(suppliers))})
-
-    def day_number(column: str) -> pl.Expr:
-        return (pl.col(column) - pl.lit(first)).dt.total_days().alias("d")
-
-    asked = points.join(index, on="supplier_id", maintain_order="left").select("s", day_number("point_on"))
+    index = _supplier_index(pl.concat([points["supplier_id"], evidence["supplier_id"]]))
+    asked = points.join(index, on="supplier_id", maintain_order="left").select(
+        "s", d=(pl.col("point_on") - pl.lit(first)).dt.total_days())
     days = int(asked["d"].max()) + 1
     columns = {}
     for stream in STREAMS:
         fitted = streams.get(stream)
         mean = sd = np.full(points.height, np.nan)
         if fitted is not None:
-            rows = (evidence.filter(pl.col("stream") == stream).join(index, on="supplier_id")
-                    .select("s", day_number("day"), "x", "n").filter(pl.col("d") < days).sort("d", "s"))
-            mean, sd, _likelihood = _filter(*(rows[c].to_numpy() for c in ("d", "s", "x", "n")),
-                                            asked["d"].to_numpy(), asked["s"].to_numpy(), len(suppliers), days, fitted)
+            mean, sd, _likelihood = _filter(*_stream_rows(evidence, stream, index, first, days), asked["d"].to_numpy(),
+                                            asked["s"].to_numpy(), len(index), days, fitted)
         columns[f"latent_{stream}_log_odds"], columns[f"latent_{stream}_log_odds_sd"] = mean, sd
     return points.with_columns(**{c: pl.Series(columns[c], dtype=pl.Float64, nan_to_null=True)
                                   for c in latent_columns()})
@@ -167,6 +156,22 @@ def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame,
     latent = latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), streams)
     return frame.drop(latent_columns(), strict=False).join(
         latent.rename({"point_on": "placed_on"}), on=["supplier_id", "placed_on"], how="left", maintain_order="left")
+
+
+def _supplier_index(ids: pl.Series) -> pl.DataFrame:
+    """supplier_id -> s, the supplier's row in the filter's state (sorted ids)."""
+    ids = ids.unique().sort()
+    return pl.DataFrame({"supplier_id": ids, "s": np.arange(len(ids))})
+
+
+def _stream_rows(evidence: pl.DataFrame, stream: str, index: pl.DataFrame, first: dt.date,
+                 days: int) -> tuple[np.ndarray, ...]:
+    """(day number from `first`, s, x, n) of the stream's evidence in the `days` days from
+    `first`, sorted by day: what `_filter` reads."""
+    rows = (evidence.filter(pl.col("stream") == stream).join(index, on="supplier_id")
+            .select("s", "x", "n", d=(pl.col("day") - pl.lit(first)).dt.total_days())
+            .filter(pl.col("d").is_between(0, days - 1)).sort("d", "s"))
+    return tuple(rows[c].to_numpy() for c in ("d", "s", "x", "n"))
 
 
 def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, asked_day: np.ndarray,

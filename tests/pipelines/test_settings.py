@@ -186,6 +186,21 @@ def test_a_missing_file_fails(tmp_path):
        latent_rate:
          return_per_day: [0.001, 1]
      """, "risk.latent_rate.return_per_day", 3),
+    ("""
+     risk:
+       latent_rate:
+         drift_sd_per_day: []
+     """, "risk.latent_rate.drift_sd_per_day", 3),
+    ("""
+     risk:
+       latent_rate:
+         drift_sd_per_day: [0.03, -0.01]
+     """, "risk.latent_rate.drift_sd_per_day", 3),
+    ("""
+     risk:
+       latent_rate:
+         prior_window_days: 0
+     """, "risk.latent_rate.prior_window_days", 3),
 ], ids=overlay_id)
 def test_a_value_that_makes_no_sense_fails_naming_the_key_and_its_line(tmp_path, text, key, line):
     message = error(tmp_path, text)
