@@ -9,13 +9,16 @@ Reads `_chunk_typed` (chunk.py); appends to `_verdict` one row per typed row:
   first failing rule's reason quarantines the row;
 - a row that passes but refers to an unknown record (expectations.REFERENCES) is pending;
 - the rest are staged.
-GX then runs the same suite once over the checked rows and must count what SQL counted.
+GX then runs the same suite once over the checked rows and must count what SQL counted. It
+may run on a worker thread (`check_chunk`) while the caller writes the decided rows: GX is
+Python and DuckDB's inserts release the GIL, so the two share the machine's cores.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -38,9 +41,37 @@ class ChunkResult:
     gx_seconds: float = 0.0
 
 
+@dataclass
+class ChunkCheck:
+    """A chunk whose rows are decided (in `_verdict`), and GX's run over them, maybe still going."""
+
+    source: Source
+    suite: tuple[Expectation, ...]
+    files: dict[str, str]
+    counts: dict[str, dict]
+    sql_seconds: float
+    gx: Future  # (GX's results or None, seconds GX took)
+
+    def result(self) -> ChunkResult:
+        """Waits for GX; then one result per file and rule, and the rules where GX and SQL disagree."""
+        gx, gx_seconds = self.gx.result()
+        outcome = ChunkResult(sql_seconds=self.sql_seconds, gx_seconds=gx_seconds)
+        for load_id, path in self.files.items():
+            outcome.results += _file_results(self.source, load_id, path, self.suite, self.counts.get(load_id), gx)
+        outcome.mismatches = _mismatches(self.suite, self.counts, gx)
+        return outcome
+
+
 def validate_chunk(con: duckdb.DuckDBPyConnection, source: Source, future_limit: datetime,
                    files: dict[str, str]) -> ChunkResult:
     """Decide every row of `_chunk_typed`; `files` maps the chunk's typed load_ids to paths."""
+    return check_chunk(con, source, future_limit, files).result()
+
+
+def check_chunk(con: duckdb.DuckDBPyConnection, source: Source, future_limit: datetime,
+                files: dict[str, str], gx_pool: Executor | None = None) -> ChunkCheck:
+    """validate_chunk with GX submitted to `gx_pool` (run here without one): the rows' verdicts
+    are in `_verdict` on return, GX's results come with ChunkCheck.result()."""
     clock = time.perf_counter()
     suite = tuple(_bind(e, future_limit) for e in SUITES[source.name])
     con.execute("INSERT INTO _verdict SELECT load_id, line_number, 'quarantined', __reason, __column, __detail "
@@ -49,14 +80,14 @@ def validate_chunk(con: duckdb.DuckDBPyConnection, source: Source, future_limit:
     _build_checked(con, source, suite)
     _decide(con, source, suite)
     counts = _count_per_file(con, suite)
-    outcome = ChunkResult(sql_seconds=time.perf_counter() - clock)
-    clock = time.perf_counter()
-    gx = _run_gx(con, source, suite, future_limit)
-    outcome.gx_seconds = time.perf_counter() - clock
-    for load_id, path in files.items():
-        outcome.results += _file_results(source, load_id, path, suite, counts.get(load_id), gx)
-    outcome.mismatches = _mismatches(suite, counts, gx)
-    return outcome
+    frame = _frame(con, _gx_columns(suite))  # read on this thread: the worker never touches the connection
+    sql_seconds = time.perf_counter() - clock
+    if gx_pool is None:
+        gx = Future()
+        gx.set_result(_run_gx(source, frame, suite, future_limit))
+    else:
+        gx = gx_pool.submit(_run_gx, source, frame, suite, future_limit)
+    return ChunkCheck(source, suite, files, counts, sql_seconds, gx)
 
 
 def _bind(expectation: Expectation, future_limit: datetime) -> Expectation:
@@ -207,12 +238,12 @@ def _count_per_file(con, suite: tuple[Expectation, ...]) -> dict[str, dict]:
     return counts
 
 
-def _run_gx(con, source: Source, suite: tuple[Expectation, ...], future_limit: datetime) -> dict[str, dict] | None:
-    """GX over the checked rows (None when there are none: GX has nothing to say)."""
-    frame = _frame(con, _gx_columns(suite))
-    if frame.empty:
-        return None
-    return run_suite(source.name, frame, suite, future_limit)
+def _run_gx(source: Source, frame, suite: tuple[Expectation, ...],
+            future_limit: datetime) -> tuple[dict[str, dict] | None, float]:
+    """GX over the checked rows' frame (None when there are none: GX has nothing to say), and its seconds."""
+    clock = time.perf_counter()
+    found = None if frame.empty else run_suite(source.name, frame, suite, future_limit)
+    return found, time.perf_counter() - clock
 
 
 def _frame(con, columns: list[str]):

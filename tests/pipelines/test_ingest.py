@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import threading
 
 import polars as pl
 import pytest
 
 import pipelines.ingest as ingest_module
+import pipelines.validate as validate_module
 from pipelines.ingest import ingest
 from pipelines.settings import DataPaths
 from tests.conftest import csv_text, land, layer_snapshot, order_row, query
@@ -249,6 +251,44 @@ def test_a_failure_inside_a_files_transaction_leaves_no_trace(paths, config, kno
     ingest(clean_paths, config)
     assert recovered == layer_snapshot(clean_paths)
     assert [r[:5] for r in ledger(paths)] == [r[:5] for r in ledger(clean_paths)]
+
+
+def test_gx_checks_a_chunk_on_its_own_thread_while_the_chunks_rows_are_written(
+        paths, config, known_supplier, monkeypatch):
+    land(paths, "orders", "a.csv", csv_text([order_row("O1"), order_row("O2", order_amount_usd="-1.00")]))
+    written, seen = threading.Event(), []
+    original_suite, original_typed = validate_module.run_suite, ingest_module.insert_typed
+
+    def typed(*args):
+        original_typed(*args)
+        written.set()
+
+    def suite(*args):  # waits for the staging insert: run before it, as GX used to be, this times out
+        seen.append((threading.current_thread().name, written.wait(timeout=10)))
+        return original_suite(*args)
+
+    monkeypatch.setattr(ingest_module, "insert_typed", typed)
+    monkeypatch.setattr(validate_module, "run_suite", suite)
+    report = ingest(paths, config)
+    assert [(name.startswith("suprel-gx"), overlapped) for name, overlapped in seen] == [(True, True)]
+    assert report.passed
+    [(sql_count, details)] = query(paths, "SELECT unexpected_count, details FROM meta.validation_results "
+                                          "WHERE expectation = 'order_amount_usd_not_negative'")
+    assert (sql_count, json.loads(details)["gx_chunk"]["unexpected_count"]) == (1, 1)  # GX's result was stored
+
+
+def test_a_gx_failure_on_its_thread_leaves_no_trace_of_the_chunk(paths, config, known_supplier, monkeypatch):
+    land(paths, "orders", "a.csv", csv_text([order_row("O1")]))
+
+    def broken(*args):
+        raise RuntimeError("great-expectations broke")
+
+    monkeypatch.setattr(validate_module, "run_suite", broken)
+    with pytest.raises(RuntimeError, match="great-expectations broke"):
+        ingest(paths, config)
+    assert [r[0] for r in ledger(paths) if r[0].startswith("orders/")] == []
+    assert query(paths, "SELECT count(*) FROM raw.orders") == [(0,)]
+    assert query(paths, "SELECT count(*) FROM staging.orders") == [(0,)]
 
 
 def test_files_are_read_ahead_in_order_within_the_byte_budget(paths, config):
