@@ -7,8 +7,9 @@ chunk's path wrapped: reading a file, typing, each validation step, GX, each ins
 commit. For every step it records the process's CPU seconds (user + system, all threads:
 DuckDB's included) and wall seconds. CPU seconds are what a shared machine barely moves, so
 before/after pairs of a change can be compared even while other work runs on it.
-`read_file` runs in ingest's reader thread, alongside the other steps: its seconds are the
-work of reading, and overlap theirs (the process's CPU clock counts both threads).
+`read_file` runs in ingest's reader thread and `_run_gx` in its GX thread, alongside the
+other steps (GX beside the chunk's inserts): their seconds are their own work, and overlap
+the others' (the process's CPU clock counts every thread).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 STEPS = {
-    "pipelines.ingest": ("read_file", "seal_chunk", "type_chunk", "validate_chunk", "rows_per_file",
+    "pipelines.ingest": ("read_file", "seal_chunk", "type_chunk", "check_chunk", "rows_per_file",
                          "insert_raw", "insert_typed", "insert_quarantine", "write_results", "_write_ledger",
                          "recheck_pending", "transaction"),
     "pipelines.validate": ("_set_aside_repeats", "_build_checked", "_referenced_current", "_decide", "_count_per_file",
