@@ -55,9 +55,9 @@ def ingest(paths: DataPaths, config: Config, run_id: str | None = None,
     run_id = run_id or "ingest-" + started.strftime("%Y%m%dT%H%M%S%fZ")
     report = IngestReport(run_id, now or started)
     con = connect(paths, memory_limit=config.warehouse.memory_limit)
-    # Nothing reads the layers in the order rows were inserted (every reader orders by load_seq
-    # and line_number), and keeping that order held each insert to one thread: at 1M orders
-    # the raw inserts took 10.0 s, 5.5 s without it (benchmarks/RESULTS.md).
+    # No reader of the layers depends on the order rows went in (versions are ordered by
+    # updated_at, load_seq and line_number), and keeping that order held each insert to one
+    # thread: at 1M orders the raw inserts took 10.0 s, 5.5 s without it (benchmarks/RESULTS.md).
     con.execute("SET preserve_insertion_order = false")
     gx_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="suprel-gx")
     try:
