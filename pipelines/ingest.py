@@ -200,9 +200,9 @@ class _Loader:
             insert_raw(self.con, source, None)
             insert_typed(self.con, source, None, self.report.run_id, now)
             insert_quarantine(self.con, source, "_chunk_raw", None, self.report.run_id, now)
-            waited = time.perf_counter()
+            gx_asked = time.perf_counter()
             outcome = check.result()
-            waited = time.perf_counter() - waited
+            waited = time.perf_counter() - gx_asked
             own: dict[str, list[dict]] = {}
             for r in outcome.results:
                 own.setdefault(r["load_id"], []).append(r)
