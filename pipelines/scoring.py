@@ -138,7 +138,10 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
     checkpoint = duckdb_checkpoint(backend)
     for batch_first, batch_last in _day_batches(con, first, through, batch_orders):
         staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
-        facts = facts_between(staged, batch_first, batch_last, checkpoint)
+        # A first run's first batch starts with the history: nearly every order can be decided
+        # in it, and finding which cost more than it saved (benchmarks/RESULTS.md).
+        start_of_history = last_day is None and batch_first == first
+        facts = facts_between(staged, batch_first, batch_last, checkpoint, restrict=not start_of_history)
         if last_day is not None and batch_first <= last_day:
             _replace_changed_facts(con, backend, checkpoint(facts, "recomputed_facts"), batch_first, batch_last,
                                    checkpoint)
@@ -203,22 +206,26 @@ def _day_batches(con, first: dt.date, last: dt.date, batch_orders: int) -> list[
 
 
 def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.date,
-                  checkpoint: Checkpoint | None = None) -> ibis.Table:
-    """The daily facts of first..through from the staged order, shipment and dispute versions,
-    computed over the orders that can have an outcome decided in those days (on any engine;
-    `checkpoint` may materialise the outcomes, which every metric reads)."""
+                  checkpoint: Checkpoint | None = None, restrict: bool = True) -> ibis.Table:
+    """The daily facts of first..through from the staged order, shipment and dispute versions
+    (on any engine; `checkpoint` may materialise the outcomes, which every metric reads).
+
+    `restrict` computes outcomes only for the orders that can have one decided in those days:
+    the facts are the same either way (the others' outcomes fall on earlier days), and it is
+    worth it when much history precedes `first`."""
     # Versions recorded after `through` cannot decide anything by then: leaving them out
     # first keeps a batch's cost to its own stretch of history, not to all that follows it.
     through_end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
     orders, shipments, disputes = (staged[n].filter(_.updated_at < through_end) for n in STAGED_EVENTS)
-    relevant = _orders_with_events_from(orders, disputes, first)
-    if checkpoint:
-        # Materialised, its size is known: without that DuckDB built the semi-joins' hash table
-        # on every staged order version instead of on these ids (2.3x the memory, 1.5x the CPU
-        # of a late batch at 3M orders: benchmarks/RESULTS.md).
-        relevant = checkpoint(relevant, "relevant_orders")
-    outcomes = order_outcomes(orders.semi_join(relevant, "order_id"), shipments.semi_join(relevant, "order_id"),
-                              disputes.semi_join(relevant, "order_id"), through)
+    if restrict:
+        relevant = _orders_with_events_from(orders, disputes, first)
+        if checkpoint:
+            # Materialised, its size is known: without that DuckDB built the semi-joins' hash table
+            # on every staged order version instead of on these ids (2.3x the memory, 1.5x the CPU
+            # of a late batch at 3M orders: benchmarks/RESULTS.md).
+            relevant = checkpoint(relevant, "relevant_orders")
+        orders, shipments, disputes = (t.semi_join(relevant, "order_id") for t in (orders, shipments, disputes))
+    outcomes = order_outcomes(orders, shipments, disputes, through)
     if checkpoint:
         # In the order placed, each metric's facts come out nearly in the order of their days, so
         # the facts table is clustered by day and a day's reads (a late file's days, the days

@@ -1,4 +1,5 @@
-"""The warehouse's daily facts: computed in batches of days, they are the facts of one pass. The
+"""The warehouse's daily facts: computed in batches of days, they are the facts of one pass, and
+computed only for the orders that can be decided in their days, the facts of every order. The
 buyer evidence kept from run to run: moved day by day, it is the evidence computed from the facts."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import ibis
 from models.metrics import buyer_evidence
 from models.scorecard import evidence_windows
 from pipelines.ingest import ingest
-from pipelines.scoring import (_day_batches, ensure_scoring_schema, ibis_backend, latest_data_day, policy_from, score,
-                               update_facts)
+from pipelines.scoring import (STAGED_EVENTS, _day_batches, _orders_with_events_from, ensure_scoring_schema,
+                               facts_between, ibis_backend, latest_data_day, policy_from, score, update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
 from tests.conftest import copy_landing, query
@@ -34,6 +35,10 @@ def facts_after_update(paths: DataPaths, batch_orders: int) -> tuple[list[tuple]
         con.close()
 
 
+def rows_of(con, table: ibis.Table) -> list[tuple]:
+    return con.execute(f"SELECT * FROM ({ibis.to_sql(table, dialect='duckdb')}) ORDER BY ALL").fetchall()
+
+
 def test_facts_computed_in_batches_of_days_equal_the_facts_of_one_pass(small_marketplace, tmp_path, config):
     one_pass = copy_landing(small_marketplace, DataPaths(tmp_path / "one_pass"))
     ingest(one_pass, config)
@@ -50,6 +55,27 @@ def test_facts_computed_in_batches_of_days_equal_the_facts_of_one_pass(small_mar
     assert in_batches == whole
 
 
+def test_facts_of_days_computed_only_for_the_orders_that_can_be_decided_in_them_are_the_same(small_marketplace,
+                                                                                            tmp_path, config):
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "restricted"))
+    ingest(paths, config)
+    last = latest_data_day(paths)
+    first, through = last - dt.timedelta(days=20), last - dt.timedelta(days=5)
+    con = connect(paths, read_only=True)
+    try:
+        backend = ibis_backend(con)
+        staged = {name: backend.table(name, database="staging") for name in STAGED_EVENTS}
+        facts = {restrict: rows_of(con, facts_between(staged, first, through, restrict=restrict))
+                 for restrict in (True, False)}
+        relevant = _orders_with_events_from(staged["orders"], staged["disputes"], first).count().to_pyarrow().as_py()
+        orders = staged["orders"].order_id.nunique().to_pyarrow().as_py()
+    finally:
+        con.close()
+
+    assert relevant < 0.8 * orders  # the restriction leaves orders out...
+    assert len(facts[True]) > 1000 and facts[True] == facts[False]  # ...and no fact of those days
+
+
 def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """(features.buyer_evidence, the same computed from the facts for the span it holds,
     meta.buyer_evidence_state)."""
@@ -60,7 +86,7 @@ def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple],
         facts = ibis_backend(con).table("supplier_day_facts", database="features")
         recomputed = buyer_evidence(facts.filter(facts.day <= through), as_of, evidence_windows(policy_from(config)))
         kept = con.execute("SELECT * FROM features.buyer_evidence ORDER BY ALL").fetchall()
-        fresh = con.execute(f"SELECT * FROM ({ibis.to_sql(recomputed, dialect='duckdb')}) ORDER BY ALL").fetchall()
+        fresh = rows_of(con, recomputed)
         return kept, fresh, state
     finally:
         con.close()
