@@ -211,8 +211,8 @@ def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.dat
     (on any engine; `checkpoint` may materialise the outcomes, which every metric reads).
 
     `restrict` computes outcomes only for the orders that can have one decided in those days:
-    the facts are the same either way (the others' outcomes fall on earlier days), and it is
-    worth it when much history precedes `first`."""
+    the facts are the same either way (the others have no outcome decided in those days), and
+    it is worth it when much history precedes `first`."""
     # Versions recorded after `through` cannot decide anything by then: leaving them out
     # first keeps a batch's cost to its own stretch of history, not to all that follows it.
     through_end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
