@@ -85,11 +85,22 @@ def _release(con, source: Source, run_id: str, future_limit: datetime, now: date
     outcome = validate_chunk(con, source, future_limit, files)
     with transaction(con):
         insert_typed(con, source, None, run_id, now)
+        _record_release(con, source, run_id, now)
         insert_quarantine(con, source, raw_text_of_verdict(source), None, run_id, now)
         resolve_pending(con, source)
         write_results(con, run_id, outcome.results, now)
     drop_chunk(con)
     return outcome
+
+
+def _record_release(con, source: Source, run_id: str, now: datetime) -> None:
+    """Note the rows of the chunk just staged in meta.pending_releases: they carry their own
+    file's load_seq, older than the files the facts last covered, so the score could not
+    tell from load_seq alone that they are new to staging."""
+    con.execute("INSERT INTO meta.pending_releases SELECT (SELECT max(load_seq) FROM meta.load_ledger), "
+                "$source, min(updated_at), count(*), $run_id, $now FROM _chunk_typed t ANTI JOIN "
+                "(SELECT load_id, line_number FROM _verdict WHERE outcome <> 'staged') v USING (load_id, line_number) "
+                "HAVING count(*) > 0", {"source": source.name, "run_id": run_id, "now": now})
 
 
 def _expire(con, source: Source, days: int, run_id: str, now: datetime) -> list[dict]:

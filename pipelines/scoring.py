@@ -27,7 +27,7 @@ from models.metrics import EVIDENCE_KEYS, EvidenceSpan, buyer_evidence, evidence
 from models.scorecard import Checkpoint, ScoringPolicy, evidence_windows, rankings
 from pipelines.engines import drop_checkpoints, duckdb_backend, duckdb_checkpoint
 from pipelines.settings import Config, DataPaths
-from pipelines.warehouse import connect, transaction
+from pipelines.warehouse import PENDING_RELEASES_DDL, connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ SCHEMA_DDL = (
         supplier_id VARCHAR, buyer_id VARCHAR, day DATE, metric VARCHAR, order_id VARCHAR,
         numerator DOUBLE, denominator DOUBLE)""",
     "CREATE TABLE IF NOT EXISTS meta.facts_state (last_day DATE, load_seq BIGINT)",
+    PENDING_RELEASES_DDL,  # read by _first_stale_day; ingest writes it (a warehouse from before it has none)
     # The span (models/metrics.EvidenceSpan) and windows (comma-separated days) that
     # features.buyer_evidence sums.
     "CREATE TABLE IF NOT EXISTS meta.buyer_evidence_state (as_of DATE, through DATE, windows VARCHAR)",
@@ -237,9 +238,15 @@ def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.dat
 
 
 def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date | None:
-    """The first day whose facts must be (re)computed; None when there is no data at all."""
+    """The first day whose facts must be (re)computed; None when there is no data at all.
+
+    Versions staged since the facts covered `covered_seq`: those of newer files, and those
+    released from pending since (they keep their older file's load_seq)."""
     union = " UNION ALL ".join(
-        f"SELECT min(updated_at)::DATE AS d FROM staging.{n} WHERE load_seq > {int(covered_seq)}" for n in STAGED_EVENTS)
+        [f"SELECT min(updated_at)::DATE AS d FROM staging.{n} WHERE load_seq > {int(covered_seq)}"
+         for n in STAGED_EVENTS]
+        + [f"SELECT min(earliest_updated_at)::DATE FROM meta.pending_releases WHERE released_seq > {int(covered_seq)} "
+           f"AND source IN ({', '.join(repr(n) for n in STAGED_EVENTS)})"])
     touched = con.execute(f"SELECT min(d) FROM ({union})").fetchall()[0][0]
     if last_day is None:
         return touched

@@ -83,7 +83,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def _create_layers(con: duckdb.DuckDBPyConnection) -> None:
     for schema in LAYER_SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    for ddl in (LOAD_LEDGER_DDL, LANDING_FINGERPRINTS_DDL, VALIDATION_RESULTS_DDL, VALIDATION_RUNS_DDL):
+    for ddl in (LOAD_LEDGER_DDL, LANDING_FINGERPRINTS_DDL, VALIDATION_RESULTS_DDL, VALIDATION_RUNS_DDL,
+                PENDING_RELEASES_DDL):
         con.execute(ddl)
     # Warehouses created before the quality gate get its columns (existing rows: 0 / NULL).
     con.execute("ALTER TABLE meta.load_ledger ADD COLUMN IF NOT EXISTS rows_pending BIGINT DEFAULT 0")
@@ -138,6 +139,20 @@ CREATE TABLE IF NOT EXISTS meta.load_ledger (
 LANDING_FINGERPRINTS_DDL = """
 CREATE TABLE IF NOT EXISTS meta.landing_fingerprints (
     file_path VARCHAR, file_bytes BIGINT, modified_ns BIGINT, file_sha256 VARCHAR
+)
+"""
+
+# Rows released from pending.<source> into staging keep the load_seq of the file they came
+# in, which the facts may already have covered: the score recomputes from the earliest day a
+# release brought in since (pipelines/scoring._first_stale_day).
+PENDING_RELEASES_DDL = """
+CREATE TABLE IF NOT EXISTS meta.pending_releases (
+    released_seq BIGINT,        -- the newest load_seq in the ledger when the rows were staged
+    source VARCHAR,
+    earliest_updated_at TIMESTAMP,  -- of the rows staged
+    rows_staged BIGINT,
+    run_id VARCHAR,
+    released_at TIMESTAMP
 )
 """
 

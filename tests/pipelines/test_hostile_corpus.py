@@ -33,7 +33,8 @@ ORDERS_HEADER = ",".join(SOURCES["orders"].column_names) + "\n"
 # What a case may add to; every other table must come out exactly as it went in.
 CASE_TABLES = {f"{layer}.{s}" for layer in ("raw", "quarantine", "pending", "staging") for s in SOURCES} | {
     "meta.load_ledger", "meta.validation_results", "meta.validation_runs",
-    "meta.landing_fingerprints"}  # the hash cache of every landing file, loaded or not
+    "meta.landing_fingerprints",  # the hash cache of every landing file, loaded or not
+    "meta.pending_releases"}  # the rows staged from pending, for the score to recompute their days
 
 
 def test_the_corpus_has_at_least_30_cases():

@@ -4,6 +4,7 @@ buyer evidence kept from run to run: moved day by day, it is the evidence comput
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import shutil
@@ -186,6 +187,34 @@ def test_facts_a_late_file_changes_are_replaced_and_the_evidence_corrected_for_t
     score(paths, config, last, "after")  # moves the corrected evidence to the new day
     kept, fresh, state = kept_and_recomputed_evidence(paths, config)
     assert state == [(last, last, "90,365")] and len(kept) > 1000 and kept == fresh
+
+
+def test_facts_of_orders_released_from_pending_after_a_run_are_computed(small_marketplace, tmp_path, config):
+    # One supplier's record comes after a run: its orders (and their shipments and disputes)
+    # wait in pending meanwhile, then are staged with their own files' load_seq, which the
+    # facts had already covered.
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "late supplier"))
+    supplier_files = sorted(paths.landing.glob("suppliers/*.csv"))
+    held, header, supplier = [], None, None
+    for path in supplier_files:
+        with path.open(newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+        supplier = supplier or rows[0][header.index("supplier_id")]
+        kept = [row for row in rows if row[header.index("supplier_id")] != supplier]
+        held += [row for row in rows if row[header.index("supplier_id")] == supplier]
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *kept])
+    last = latest_data_day(ingest_then_score(paths, config))
+    waiting = query(paths, "SELECT count(*) FROM pending.orders")[0][0]
+    with (paths.landing / "suppliers" / f"{supplier_files[-1].stem}-late.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *held])
+    ingest_then_score(paths, config, last)
+
+    one_pass = copy_landing(small_marketplace, DataPaths(tmp_path / "one pass"))
+    ingest(one_pass, config)
+    assert waiting > 10 and query(paths, "SELECT count(*) FROM pending.orders") == [(0,)]
+    assert query(paths, f"SELECT count(*) FROM features.supplier_day_facts WHERE supplier_id = '{supplier}'")[0][0] > 10
+    assert facts_of_days(paths, last) == facts_after_update(one_pass, batch_orders=0)[0]
 
 
 def test_facts_recomputed_over_all_history_stay_the_same_and_so_does_the_kept_evidence(small_marketplace, tmp_path,
