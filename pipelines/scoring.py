@@ -37,6 +37,13 @@ SCHEMA_DDL = (
     """CREATE TABLE IF NOT EXISTS features.supplier_day_facts (
         supplier_id VARCHAR, buyer_id VARCHAR, day DATE, metric VARCHAR, order_id VARCHAR,
         numerator DOUBLE, denominator DOUBLE)""",
+    # One row per order with any version staged: the oldest load_seq among its versions of each
+    # source, and the latest dates that say until when it can have an outcome decided
+    # (order_spans). A stretch of days reads each source's versions from the oldest load_seq
+    # of the orders it can decide, not every version ever staged.
+    """CREATE TABLE IF NOT EXISTS features.order_spans (
+        order_id VARCHAR, orders_from_seq BIGINT, shipments_from_seq BIGINT, disputes_from_seq BIGINT,
+        last_placed_at TIMESTAMP, last_due TIMESTAMP, last_disputed_at TIMESTAMP)""",
     "CREATE TABLE IF NOT EXISTS meta.facts_state (last_day DATE, load_seq BIGINT)",
     PENDING_RELEASES_DDL,  # read by _first_stale_day; ingest writes it (a warehouse from before it has none)
     # The span (models/metrics.EvidenceSpan) and windows (comma-separated days) that
@@ -45,6 +52,8 @@ SCHEMA_DDL = (
 )
 FACT_GROUP = ("supplier_id", "buyer_id", "day", "metric")  # facts replaced together when recomputed
 STAGED_EVENTS = ("orders", "shipments", "disputes")
+SPAN_SEQS = {source: f"{source}_from_seq" for source in STAGED_EVENTS}  # features.order_spans' columns...
+SPAN_DATES = ("last_placed_at", "last_due", "last_disputed_at")  # ...and the rest but order_id
 
 
 @dataclass(frozen=True)
@@ -137,11 +146,15 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
     if first > through:
         return 0
     checkpoint = duckdb_checkpoint(backend)
+    _update_order_spans(con, backend, covered_seq or 0, checkpoint)
     for batch_first, batch_last in _day_batches(con, first, through, batch_orders):
-        staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
         # A first run's first batch starts with the history: nearly every order can be decided
         # in it, and finding which cost more than it saved (benchmarks/RESULTS.md).
         start_of_history = last_day is None and batch_first == first
+        staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
+        if not start_of_history:
+            oldest = _oldest_seqs_decidable_from(con, backend.table("order_spans", database="features"), batch_first)
+            staged = {n: t.filter(t.load_seq >= oldest[n]) for n, t in staged.items()}
         facts = facts_between(staged, batch_first, batch_last, checkpoint, restrict=not start_of_history)
         if last_day is not None and batch_first <= last_day:
             _replace_changed_facts(con, backend, checkpoint(facts, "recomputed_facts"), batch_first, batch_last,
@@ -254,14 +267,85 @@ def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date
     return min(following, touched) if touched else following
 
 
+def _latest_due(orders: ibis.Table) -> ibis.Value:
+    """An order version's delivery deadline: the promised day, or ship-by + 15 days when none
+    was promised (models/outcomes.py)."""
+    return ibis.coalesce(orders.promised_delivery_by, orders.promised_ship_by + ibis.interval(days=15))
+
+
+def _placed_or_maturing_since(placed_at: ibis.Value, latest_due: ibis.Value, first: dt.date) -> ibis.Value:
+    """Placed on or after `first`, or due to mature since: every outcome but a dispute's is
+    decided within 60 days of the delivery deadline (maturity comes 37 days after it)."""
+    return (placed_at >= ibis.literal(first).cast("timestamp")) | (latest_due + ibis.interval(days=60) >= first)
+
+
 def _orders_with_events_from(orders: ibis.Table, disputes: ibis.Table, first: dt.date) -> ibis.Table:
     """Order ids that can have an outcome decided on or after `first`: placed since, due
     to mature since (from the latest promised dates), or with a dispute updated since."""
-    first_ts = ibis.literal(first).cast("timestamp")
-    latest_due = ibis.coalesce(orders.promised_delivery_by, orders.promised_ship_by + ibis.interval(days=15))
-    maturing = orders.filter((orders.placed_at >= first_ts) | (latest_due + ibis.interval(days=60) >= first))
-    disputed = disputes.filter(_.updated_at >= first_ts).select("order_id")
+    maturing = orders.filter(_placed_or_maturing_since(orders.placed_at, _latest_due(orders), first))
+    disputed = disputes.filter(_.updated_at >= ibis.literal(first).cast("timestamp")).select("order_id")
     return ibis.union(maturing.select("order_id"), disputed, distinct=True)
+
+
+def order_spans(orders: ibis.Table, shipments: ibis.Table, disputes: ibis.Table) -> ibis.Table:
+    """One row per order with any of these versions: the oldest load_seq among its versions of
+    each source (`SPAN_SEQS`), and the latest placed_at, delivery deadline (`_latest_due`) and
+    dispute update among them (`SPAN_DATES`)."""
+    types = {"order_id": "string", **dict.fromkeys(SPAN_SEQS.values(), "int64"),
+             **dict.fromkeys(SPAN_DATES, "timestamp")}
+
+    def as_spans(part: ibis.Table, source: str) -> ibis.Table:
+        """A source's (order_id, seq, some of the dates) in the spans' columns."""
+        return part.select(
+            "order_id",
+            **{column: part.seq if name == source else ibis.null("int64") for name, column in SPAN_SEQS.items()},
+            **{date: part[date] if date in part.columns else ibis.null("timestamp") for date in SPAN_DATES},
+        ).cast(types)
+
+    dated = orders.mutate(latest_due=_latest_due(orders))
+    spans = ibis.union(
+        as_spans(dated.group_by("order_id").aggregate(seq=_.load_seq.min(), last_placed_at=_.placed_at.max(),
+                                                      last_due=_.latest_due.max()), "orders"),
+        as_spans(shipments.group_by("order_id").aggregate(seq=_.load_seq.min()), "shipments"),
+        as_spans(disputes.group_by("order_id").aggregate(seq=_.load_seq.min(), last_disputed_at=_.updated_at.max()),
+                 "disputes"))
+    return spans.group_by("order_id").aggregate(**{c: spans[c].min() for c in SPAN_SEQS.values()},
+                                                **{c: spans[c].max() for c in SPAN_DATES})
+
+
+def _update_order_spans(con, backend, covered_seq: int, checkpoint: Checkpoint) -> None:
+    """Bring features.order_spans up to every staged version, reading only those staged since
+    the facts covered `covered_seq`: the newer files' and those released from pending since
+    (which keep their own, older, load_seq). The whole history the first time."""
+    staged = {n: _staging(backend, n) for n in STAGED_EVENTS}
+    if not con.execute("SELECT count(*) FROM (SELECT 1 FROM features.order_spans LIMIT 1)").fetchall()[0][0]:
+        backend.insert("order_spans", order_spans(**staged), database="features")
+        return
+    released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
+                           [covered_seq]).fetchall()[0][0]
+    since = min(covered_seq + 1, released if released is not None else covered_seq + 1)
+    changed = checkpoint(order_spans(**{n: t.filter(t.load_seq >= since) for n, t in staged.items()}), "span_changes")
+    oldest = ", ".join(f"{c} = least(s.{c}, c.{c})" for c in SPAN_SEQS.values())
+    latest = ", ".join(f"{c} = greatest(s.{c}, c.{c})" for c in SPAN_DATES)
+    columns = ", ".join(changed.columns)
+    con.execute(f"MERGE INTO features.order_spans AS s USING {changed.get_name()} AS c ON s.order_id = c.order_id "
+                f"WHEN MATCHED THEN UPDATE SET {oldest}, {latest} "
+                f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({', '.join(f'c.{c}' for c in changed.columns)})")
+
+
+def _oldest_seqs_decidable_from(con, spans: ibis.Table, first: dt.date) -> dict[str, int]:
+    """Per source, the oldest load_seq among the versions of the orders that can have an
+    outcome decided on or after `first`, from their `order_spans`: a bound on the versions the
+    facts from `first` read. Each source's versions are staged in load order, so DuckDB skips
+    the row groups before it (a backfill loads every orders file before any shipments file, so
+    one bound for all three would skip no shipment)."""
+    decidable = spans.filter(_placed_or_maturing_since(spans.last_placed_at, spans.last_due, first)
+                             | (spans.last_disputed_at >= ibis.literal(first).cast("timestamp")))
+    oldest = decidable.aggregate(**{source: decidable[column].min() for source, column in SPAN_SEQS.items()})
+    found = dict(zip(oldest.columns, con.execute(ibis.to_sql(oldest, dialect="duckdb")).fetchall()[0]))
+    # A source none of those orders has versions in: a bound past every version.
+    past = con.execute("SELECT coalesce(max(load_seq), 0) + 1 FROM meta.load_ledger").fetchall()[0][0]
+    return {source: past if seq is None else seq for source, seq in found.items()}
 
 
 def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:

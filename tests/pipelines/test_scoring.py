@@ -14,8 +14,9 @@ import ibis
 from models.metrics import buyer_evidence
 from models.scorecard import evidence_windows
 from pipelines.ingest import ingest
-from pipelines.scoring import (STAGED_EVENTS, _day_batches, _orders_with_events_from, ensure_scoring_schema,
-                               facts_between, ibis_backend, latest_data_day, policy_from, score, update_facts)
+from pipelines.scoring import (STAGED_EVENTS, _day_batches, _oldest_seqs_decidable_from, _orders_with_events_from,
+                               ensure_scoring_schema, facts_between, ibis_backend, latest_data_day, order_spans,
+                               policy_from, score, update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
 from tests.conftest import copy_landing, query
@@ -70,11 +71,52 @@ def test_facts_of_days_computed_only_for_the_orders_that_can_be_decided_in_them_
                  for restrict in (True, False)}
         relevant = _orders_with_events_from(staged["orders"], staged["disputes"], first).count().to_pyarrow().as_py()
         orders = staged["orders"].order_id.nunique().to_pyarrow().as_py()
+        # And reading each source's versions only from the oldest load_seq of the orders decidable then.
+        oldest = _oldest_seqs_decidable_from(con, order_spans(**staged), first)
+        recent = {name: table.filter(table.load_seq >= oldest[name]) for name, table in staged.items()}
+        facts["recent versions"] = rows_of(con, facts_between(recent, first, through))
+        left_out = {name: table.filter(table.load_seq < oldest[name]).count().to_pyarrow().as_py()
+                    for name, table in staged.items()}
     finally:
         con.close()
 
     assert relevant < 0.8 * orders  # the restriction leaves orders out...
     assert len(facts[True]) > 1000 and facts[True] == facts[False]  # ...and no fact of those days
+    assert min(left_out.values()) > 0  # the bounds leave old versions of every source out...
+    assert facts["recent versions"] == facts[False]  # ...none that the facts of those days read
+
+
+def test_an_orders_span_starts_at_its_oldest_version_of_each_source():
+    # O1's shipment was staged with an older file than O1 itself (released from pending after
+    # O1 came), and a later version moved its delivery date; O2 has only its order version.
+    ts = dt.datetime.fromisoformat
+    orders = ibis.memtable({"order_id": ["O1", "O1", "O2"], "load_seq": [5, 8, 6],
+                            "placed_at": [ts("2024-01-02 10:00"), ts("2024-01-02 10:00"), ts("2024-01-03 09:00")],
+                            "promised_ship_by": [dt.date(2024, 1, 5), dt.date(2024, 1, 5), dt.date(2024, 1, 6)],
+                            "promised_delivery_by": [dt.date(2024, 1, 12), dt.date(2024, 2, 1), None]})
+    shipments = ibis.memtable({"order_id": ["O1"], "load_seq": [3]})
+    disputes = ibis.memtable({"order_id": ["O1", "O1"], "load_seq": [9, 11],
+                              "updated_at": [ts("2024-01-20 08:00"), ts("2024-02-03 08:00")]})
+    spans = order_spans(orders, shipments, disputes).order_by("order_id").to_pyarrow().to_pylist()
+    assert spans == [
+        {"order_id": "O1", "orders_from_seq": 5, "shipments_from_seq": 3, "disputes_from_seq": 9,
+         "last_placed_at": ts("2024-01-02 10:00"), "last_due": ts("2024-02-01 00:00"),
+         "last_disputed_at": ts("2024-02-03 08:00")},
+        {"order_id": "O2", "orders_from_seq": 6, "shipments_from_seq": None, "disputes_from_seq": None,
+         "last_placed_at": ts("2024-01-03 09:00"),
+         "last_due": ts("2024-01-21 00:00"), "last_disputed_at": None},  # ship-by + 15 days: no delivery date promised
+    ]
+
+
+def spans_kept_and_rebuilt(paths: DataPaths) -> tuple[list[tuple], list[tuple]]:
+    """features.order_spans as the runs kept it, and as built from every staged version."""
+    con = connect(paths, read_only=True)
+    try:
+        backend = ibis_backend(con)
+        rebuilt = rows_of(con, order_spans(**{name: backend.table(name, database="staging") for name in STAGED_EVENTS}))
+        return con.execute("SELECT * FROM features.order_spans ORDER BY ALL").fetchall(), rebuilt
+    finally:
+        con.close()
 
 
 def kept_and_recomputed_evidence(paths: DataPaths, config) -> tuple[list[tuple], list[tuple], list[tuple]]:
@@ -182,6 +224,8 @@ def test_facts_a_late_file_changes_are_replaced_and_the_evidence_corrected_for_t
     assert facts_of_days(paths, last) == facts_after_update(one_pass, batch_orders=0)[0]
     changed = len(set(facts_of_days(paths, before)) ^ set(replaced))
     assert 0 < changed < len(replaced) / 10
+    kept, rebuilt = spans_kept_and_rebuilt(paths)
+    assert len(kept) > 1000 and kept == rebuilt
 
     assert latest_data_day(paths) == last
     score(paths, config, last, "after")  # moves the corrected evidence to the new day
@@ -215,6 +259,8 @@ def test_facts_of_orders_released_from_pending_after_a_run_are_computed(small_ma
     assert waiting > 10 and query(paths, "SELECT count(*) FROM pending.orders") == [(0,)]
     assert query(paths, f"SELECT count(*) FROM features.supplier_day_facts WHERE supplier_id = '{supplier}'")[0][0] > 10
     assert facts_of_days(paths, last) == facts_after_update(one_pass, batch_orders=0)[0]
+    kept, rebuilt = spans_kept_and_rebuilt(paths)
+    assert kept == rebuilt
 
 
 def test_facts_recomputed_over_all_history_stay_the_same_and_so_does_the_kept_evidence(small_marketplace, tmp_path,
@@ -227,10 +273,13 @@ def test_facts_recomputed_over_all_history_stay_the_same_and_so_does_the_kept_ev
     con = connect(paths)
     try:
         con.execute("UPDATE meta.facts_state SET load_seq = 0")  # as if every file had just been loaded
+        con.execute("DELETE FROM features.order_spans")  # and the warehouse were older than the spans
     finally:
         con.close()
     assert facts_updated(paths, last) < last - dt.timedelta(days=20)
     assert facts_of_days(paths, last) == facts
+    kept, rebuilt = spans_kept_and_rebuilt(paths)
+    assert len(kept) > 1000 and kept == rebuilt
     kept, fresh, state = kept_and_recomputed_evidence(paths, short)
     assert state == [(last, last, "5,20")] and len(kept) > 100 and kept == fresh
 
