@@ -135,7 +135,9 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
     facts of a day are the outcomes decided that day, final once the day is over.
 
     Days computed before (a late file touched them) are recomputed, but only the facts that
-    changed are replaced (`_replace_changed_facts`).
+    changed are replaced (`_replace_changed_facts`). A batch reads each source's versions only
+    from the oldest load_seq among the orders it can decide (features.order_spans), so a
+    day's run reads the versions of the orders still in flight, not the whole history.
     """
     last_day, covered_seq = con.execute("SELECT max(last_day), max(load_seq) FROM meta.facts_state").fetchall()[0]
     newest_seq = con.execute("SELECT coalesce(max(load_seq), 0) FROM meta.load_ledger").fetchall()[0][0]

@@ -1,6 +1,7 @@
-"""The warehouse's daily facts: computed in batches of days, they are the facts of one pass, and
-computed only for the orders that can be decided in their days, the facts of every order. The
-buyer evidence kept from run to run: moved day by day, it is the evidence computed from the facts."""
+"""The warehouse's daily facts: computed in batches of days, they are the facts of one pass;
+computed only for the orders that can be decided in their days, from those orders' versions
+only, the facts of every order; orders released from pending after a run get theirs. The
+order spans and the buyer evidence kept from run to run equal those computed from scratch."""
 
 from __future__ import annotations
 
