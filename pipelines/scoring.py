@@ -325,14 +325,12 @@ def _update_order_spans(con, backend, covered_seq: int, checkpoint: Checkpoint) 
         return
     released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
                            [covered_seq]).fetchall()[0][0]
-    since = min(covered_seq + 1, released if released is not None else covered_seq + 1)
+    since = covered_seq + 1 if released is None else min(covered_seq + 1, released)
     changed = checkpoint(order_spans(**{n: t.filter(t.load_seq >= since) for n, t in staged.items()}), "span_changes")
     oldest = ", ".join(f"{c} = least(s.{c}, c.{c})" for c in SPAN_SEQS.values())
     latest = ", ".join(f"{c} = greatest(s.{c}, c.{c})" for c in SPAN_DATES)
-    columns = ", ".join(changed.columns)
     con.execute(f"MERGE INTO features.order_spans AS s USING {changed.get_name()} AS c ON s.order_id = c.order_id "
-                f"WHEN MATCHED THEN UPDATE SET {oldest}, {latest} "
-                f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({', '.join(f'c.{c}' for c in changed.columns)})")
+                f"WHEN MATCHED THEN UPDATE SET {oldest}, {latest} WHEN NOT MATCHED THEN INSERT BY NAME")
 
 
 def _oldest_seqs_decidable_from(con, spans: ibis.Table, first: dt.date) -> dict[str, int]:
