@@ -262,6 +262,8 @@ def test_facts_of_orders_released_from_pending_after_a_run_are_computed(small_ma
     assert facts_of_days(paths, last) == facts_after_update(one_pass, batch_orders=0)[0]
     kept, rebuilt = spans_kept_and_rebuilt(paths)
     assert kept == rebuilt
+    kept, fresh, _state = kept_and_recomputed_evidence(paths, config)  # the scores count them too
+    assert any(row[0] == supplier for row in kept) and kept == fresh
 
 
 def test_facts_recomputed_over_all_history_stay_the_same_and_so_does_the_kept_evidence(small_marketplace, tmp_path,
