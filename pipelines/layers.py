@@ -20,6 +20,12 @@ QUARANTINE_COLUMNS = ("extra_columns", "raw_record", *LINEAGE, "file_path", "qua
                       "quarantine_reason", "quarantine_detail", "quarantined_at", "quarantine_run_id")
 
 
+# The rows of the chunk that staging takes: every row not decided otherwise (an anti-join
+# against the few others, not a join of the chunk with its whole verdict).
+STAGED_ROWS = ("_chunk_typed t ANTI JOIN (SELECT load_id, line_number FROM _verdict WHERE outcome <> 'staged') v "
+               "USING (load_id, line_number)")
+
+
 def _only(load_id: str | None, alias: str) -> str:
     return "" if load_id is None else f" AND {alias}.load_id = $load_id"
 
@@ -42,8 +48,7 @@ def insert_typed(con, source: Source, load_id: str | None, run_id: str, now: dat
     """
     names = ", ".join(quote(c) for c in (*source.column_names, *LINEAGE))
     picked = ", ".join(f"t.{quote(c)}" for c in (*source.column_names, *LINEAGE))
-    con.execute(f"INSERT INTO staging.{source.name} ({names}) SELECT {picked} FROM _chunk_typed t ANTI JOIN "
-                f"(SELECT load_id, line_number FROM _verdict WHERE outcome <> 'staged') v USING (load_id, line_number) "
+    con.execute(f"INSERT INTO staging.{source.name} ({names}) SELECT {picked} FROM {STAGED_ROWS} "
                 f"WHERE true{_only(load_id, 't')}", _params(load_id))
     con.execute(
         f"INSERT INTO pending.{source.name} ({names}, file_path, pending_reason, first_seen_at, first_seen_run_id) "

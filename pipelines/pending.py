@@ -26,7 +26,7 @@ import duckdb
 from pipelines.chunk import drop_chunk, start_chunk
 from pipelines.contract import SOURCES, Source
 from pipelines.expectations import REFERENCES, ROW
-from pipelines.layers import insert_quarantine, insert_typed, raw_text_of_verdict, resolve_pending
+from pipelines.layers import STAGED_ROWS, insert_quarantine, insert_typed, raw_text_of_verdict, resolve_pending
 from pipelines.results import result, write_results
 from pipelines.validate import validate_chunk
 from pipelines.warehouse import literal, quote, transaction
@@ -98,8 +98,7 @@ def _record_release(con, source: Source, run_id: str, now: datetime) -> None:
     file's load_seq, older than the files the facts last covered, so the score could not
     tell from load_seq alone that they are new to staging."""
     con.execute("INSERT INTO meta.pending_releases SELECT (SELECT max(load_seq) FROM meta.load_ledger), "
-                "$source, min(updated_at), min(load_seq), count(*), $run_id, $now FROM _chunk_typed t ANTI JOIN "
-                "(SELECT load_id, line_number FROM _verdict WHERE outcome <> 'staged') v USING (load_id, line_number) "
+                f"$source, min(updated_at), min(load_seq), count(*), $run_id, $now FROM {STAGED_ROWS} "
                 "HAVING count(*) > 0", {"source": source.name, "run_id": run_id, "now": now})
 
 

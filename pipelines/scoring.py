@@ -260,8 +260,7 @@ def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date
     union = " UNION ALL ".join(
         [f"SELECT min(updated_at)::DATE AS d FROM staging.{n} WHERE load_seq > {int(covered_seq)}"
          for n in STAGED_EVENTS]
-        + [f"SELECT min(earliest_updated_at)::DATE FROM meta.pending_releases WHERE released_seq > {int(covered_seq)} "
-           f"AND source IN ({', '.join(repr(n) for n in STAGED_EVENTS)})"])
+        + [f"SELECT min(earliest_updated_at)::DATE FROM meta.pending_releases WHERE released_seq > {int(covered_seq)}"])
     touched = con.execute(f"SELECT min(d) FROM ({union})").fetchall()[0][0]
     if last_day is None:
         return touched
