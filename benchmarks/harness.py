@@ -11,6 +11,11 @@ For each scale (orders, e.g. 5k, 100k, 1m, 10m), in a fresh data dir:
    the registered model), publish, and the pandas peer on the same staged tables;
 3. incremental day: land the last day's files and run ingest, score, predict, publish.
 
+The summary compares the day (ingest + score + publish) with the full refresh, and, when a
+model was registered, the day as the daily refresh runs it then (ingest + predict +
+publish). Training is hours at 10M orders: `--model-from` registers a model trained on
+another marketplace (the same features) instead, to measure predict at that scale.
+
 Every stage runs in its own process: wall time from the harness, CPU time (user + system,
 the stage and its children) and peak RSS from the kernel (wait4). Writes
 <out>/bench_<stamp>.json, .md and .svg (time against orders). The sizing: suppliers =
@@ -41,6 +46,9 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results"
 FULL_STAGES = ("floor", "ingest", "score", "train", "predict", "publish", "pandas_peer")
 DAY_STAGES = ("ingest", "score", "predict", "publish")
 PIPELINE = ("ingest", "score", "publish")  # the refresh total the incremental day is compared with
+# The daily refresh once a risk model is registered: its score step (the predict stage)
+# computes the model's features and risk before it scores, in place of the plain score.
+DAY_WITH_MODEL = ("ingest", "predict", "publish")
 LIBRARIES = ("duckdb", "ibis-framework", "great-expectations", "pandas", "polars", "pyarrow", "scikit-learn",
              "prefect", "sqlglot")
 
@@ -181,6 +189,9 @@ def bench_scale(target: int, args: argparse.Namespace, work: Path) -> dict:
             if stage in args.skip:
                 full[stage] = {"stage": stage, "ok": False, "skipped": "--skip"}
                 continue
+            if stage == "train" and args.model_from:
+                full[stage] = _register_copy(args.model_from, data_dir)
+                continue
             if stage == "predict" and not full.get("train", {}).get("ok"):
                 full[stage] = {"stage": stage, "ok": False, "skipped": "no trained model"}
                 continue
@@ -216,6 +227,17 @@ def bench_scale(target: int, args: argparse.Namespace, work: Path) -> dict:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def _register_copy(model_dir: Path, data_dir: Path) -> dict:
+    """The train stage's record when --model-from registers a model trained elsewhere."""
+    from pipelines.risk import registry
+    from pipelines.settings import DataPaths
+
+    paths = DataPaths(data_dir)
+    shutil.copytree(model_dir, registry.models_dir(paths) / model_dir.name)
+    registry.set_current(paths, model_dir.name)
+    return {"stage": "train", "ok": True, "skipped": f"model {model_dir.name} copied from {model_dir.parent}"}
+
+
 def _wall(stages: dict, names) -> float:
     return round(sum(stages[n].get("wall_seconds", 0) for n in names if stages.get(n, {}).get("ok")), 3)
 
@@ -238,6 +260,11 @@ def _summary(full: dict, day: dict, generated: dict) -> dict:
         summary["peer_over_score_wall"] = round(peer["wall_seconds"] / score["wall_seconds"], 2)
         summary["peer_over_score_work"] = round(peer["details"]["work_seconds"] / score["details"]["work_seconds"], 2)
         summary["peer_over_score_peak_rss"] = round(peer["peak_rss_mb"] / score["peak_rss_mb"], 2)
+    if day.get("predict", {}).get("ok"):
+        with_model = _wall(day, DAY_WITH_MODEL)
+        summary |= {"incremental_day_with_model_wall_seconds": with_model,
+                    "incremental_day_with_model_work_seconds": _work(day, DAY_WITH_MODEL),
+                    "incremental_day_with_model_share_of_full": round(with_model / refresh, 4) if refresh else None}
     return summary
 
 
@@ -263,16 +290,20 @@ def markdown(result: dict) -> str:
             lines.append(f"| {scale['orders'] or scale['target_orders']:,} | {phase} | {name} | {s['wall_seconds']:.1f} "
                          f"| {d.get('work_seconds', 0):.1f} | {s['cpu_seconds']:.1f} | {s['peak_rss_mb']:.0f} "
                          f"| {s['load_average_1m_at_start']:.1f} | {note} |")
-    lines += ["", "| orders | full refresh s | incremental day s | day / full | floor s | full / floor | "
-              "peer / score (work) | peer / score (RSS) | peer check |", "|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines += ["", "| orders | full refresh s | incremental day s | day / full | day with model s | with model / full "
+              "| floor s | full / floor | peer / score (work) | peer / score (RSS) | peer check |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for scale in result["scales"]:
         s, c = scale["summary"], scale.get("peer_check") or {}
         lines.append(f"| {scale['orders']:,} | {s['full_refresh_wall_seconds']:.1f} | {s['incremental_day_wall_seconds']:.1f} "
-                     f"| {s['incremental_share_of_full']} | {s['floor_seconds'] or 0:.2f} | {s['full_refresh_multiple_of_floor']} "
+                     f"| {s['incremental_share_of_full']} | {s.get('incremental_day_with_model_wall_seconds', '')} "
+                     f"| {s.get('incremental_day_with_model_share_of_full', '')} "
+                     f"| {s['floor_seconds'] or 0:.2f} | {s['full_refresh_multiple_of_floor']} "
                      f"| {s.get('peer_over_score_work', '')} | {s.get('peer_over_score_peak_rss', '')} "
                      f"| {c.get('verdict', 'not run')} |")
     lines += ["", "wall s: the stage's process, interpreter and imports included; work s: inside the stage, "
-              "after the interpreter started. Full refresh and incremental day: ingest + score + publish."]
+              "after the interpreter started. Full refresh and incremental day: ingest + score + publish; "
+              "day with model: ingest + predict + publish, the daily refresh once a risk model is registered."]
     return "\n".join(lines) + "\n"
 
 
@@ -286,6 +317,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where the data dirs go")
     parser.add_argument("--train-timeout", type=float, default=300.0, help="seconds before train is stopped")
+    parser.add_argument("--model-from", type=Path, default=None,
+                        help="a registered model's folder (artifacts/models/<version>) to use instead of training")
     parser.add_argument("--peer-timeout", type=float, default=1200.0)
     parser.add_argument("--peer-max-orders", type=float, default=20e6)
     parser.add_argument("--peer-memory-gb", type=float, default=12.0,

@@ -48,6 +48,22 @@ def test_harness_writes_every_stage_at_a_tiny_scale(tmp_path):
     assert next(tmp_path.glob("bench_*.svg")).read_text().startswith("<svg")
 
 
+def test_the_summary_gives_the_day_as_the_daily_refresh_runs_it_once_a_model_is_registered():
+    def ran(wall: float) -> dict:
+        return {"ok": True, "wall_seconds": wall, "peak_rss_mb": 100, "details": {"work_seconds": wall - 1}}
+
+    full = {"floor": {"ok": False}, "ingest": ran(50), "score": ran(10), "train": ran(700), "predict": ran(60),
+            "publish": ran(2), "pandas_peer": {"ok": False}}
+    day = {"ingest": ran(5), "score": ran(4), "predict": ran(30), "publish": ran(1)}
+    summary = harness._summary(full, day, {})
+    assert summary["full_refresh_wall_seconds"] == 62 and summary["incremental_day_wall_seconds"] == 10
+    assert summary["incremental_day_with_model_wall_seconds"] == 36
+    assert summary["incremental_day_with_model_work_seconds"] == 33
+    assert summary["incremental_day_with_model_share_of_full"] == round(36 / 62, 4)
+    day["predict"] = {"ok": False, "skipped": "no trained model"}
+    assert "incremental_day_with_model_wall_seconds" not in harness._summary(full, day, {})
+
+
 @pytest.fixture(scope="module")
 def market(small_marketplace, tmp_path_factory):
     return published_marketplace(small_marketplace, tmp_path_factory)
