@@ -88,26 +88,47 @@ class RiskData:
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed, but
         the latent rates (`with_latent`: they depend on the model's fitted filters)."""
-        attributes = self._attributes(last)
-        points = snapshot_points(attributes, first, last)
-        context = supplier_context(attributes, self.sources, points, month_starts(first, last), self.settings,
-                                   self._cache)
-        orders = attributes.filter((_.placed_on >= first) & (_.placed_on <= last))
-        frame = self._collect(order_features(orders, context, self.settings))
-        log.info("features of %s orders placed %s..%s", frame.height, first, last)
-        return frame.sort("placed_on", "order_id")
+        return self._features(last, placed_from=first)["placed"]
 
-    def typical_features(self, as_of: dt.date, lookback_days: int) -> pl.DataFrame:
-        """Features of each known supplier's typical order, placed the day after as_of, but
-        the latent rates (`with_latent`)."""
-        day = as_of + dt.timedelta(days=1)
-        attributes = self._attributes(as_of)
-        ids = self.tables["suppliers"].select("supplier_id").distinct().mutate(point_on=ibis.literal(day))
-        known = self._cache("risk_known", supplier_versions_before(self.tables["suppliers"], ids))
-        typical = typical_orders(attributes, known, as_of, lookback_days)
-        context = supplier_context(attributes, self.sources, known, [day.replace(day=1)], self.settings,
+    def scoring_features(self, as_of: dt.date, lookback_days: int,
+                         recent_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(typical, recent), but the latent rates (`with_latent`): the features of each
+        known supplier's typical order, placed the day after as_of (`typical_orders` over
+        the `lookback_days` up to as_of), and of the orders placed in the `recent_days` up
+        to as_of, each as known when placed. One pass over the history serves both: the
+        order attributes, the daily evidence and its running sums are computed once."""
+        frames = self._features(as_of, placed_from=as_of - dt.timedelta(days=recent_days - 1),
+                                typical_lookback_days=lookback_days)
+        return frames["typical"], frames["placed"]
+
+    def _features(self, through: dt.date, placed_from: dt.date | None = None,
+                  typical_lookback_days: int | None = None) -> dict[str, pl.DataFrame]:
+        """Order features as known at each order's placement: "placed", the orders placed
+        placed_from..through (when placed_from is given); "typical", one typical order per
+        known supplier, placed the day after through (when typical_lookback_days is given).
+        The supplier context is computed once, at the points of both."""
+        attributes = self._attributes(through)
+        orders, points, months = {}, [], set()
+        if placed_from is not None:
+            orders["placed"] = attributes.filter((_.placed_on >= placed_from) & (_.placed_on <= through))
+            points.append(snapshot_points(attributes, placed_from, through))
+            months.update(month_starts(placed_from, through))
+        if typical_lookback_days is not None:
+            day = through + dt.timedelta(days=1)
+            ids = self.tables["suppliers"].select("supplier_id").distinct().mutate(point_on=ibis.literal(day))
+            known = self._cache("risk_known", supplier_versions_before(self.tables["suppliers"], ids))
+            orders["typical"] = typical_orders(attributes, known, through, typical_lookback_days)
+            points.append(known.select("supplier_id", "point_on"))
+            months.add(day.replace(day=1))
+        context = supplier_context(attributes, self.sources, ibis.union(*points), sorted(months), self.settings,
                                    self._cache)
-        return self._collect(order_features(typical, context, self.settings)).sort("supplier_id")
+        frames = {name: self._collect(order_features(t, context, self.settings)) for name, t in orders.items()}
+        if "placed" in frames:
+            log.info("features of %s orders placed %s..%s", frames["placed"].height, placed_from, through)
+            frames["placed"] = frames["placed"].sort("placed_on", "order_id")
+        if "typical" in frames:
+            frames["typical"] = frames["typical"].sort("supplier_id")
+        return frames
 
     def fit_latent(self, through: dt.date) -> dict[str, LatentStream | None]:
         """The latent rates' filters fitted on what was known at the end of `through`."""

@@ -52,8 +52,7 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     refresh_facts(paths, config, as_of)
     risk = config.risk
     with RiskData(paths, config) as data:
-        typical = data.typical_features(as_of, risk.typical_order_days)
-        recent = data.order_features(as_of - dt.timedelta(days=risk.drift_days - 1), as_of)
+        typical, recent = data.scoring_features(as_of, risk.typical_order_days, risk.drift_days)
         # one pass of the latent rates' filter over the history serves both frames
         both = data.with_latent(pl.concat([typical, recent]), registry.latent_streams(current))
         typical, recent = both.head(typical.height), both.tail(recent.height)

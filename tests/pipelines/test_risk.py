@@ -150,6 +150,21 @@ def test_stacked_calibration_leans_on_the_member_that_knows():
     assert auc["stacked"] > auc["trees"] - 0.005
 
 
+def test_scoring_features_of_one_pass_equal_each_frame_computed_alone(market):
+    """Scoring reads the typical orders and the recent ones from one pass over the history;
+    each frame must be what a pass of its own gives (the shared context is computed at the
+    points and months of both)."""
+    paths, _, config = market
+    as_of = latest_data_day(paths).replace(day=1) - dt.timedelta(days=1)  # a month's last: the typical order's is next
+    with RiskData(paths, config) as data:
+        typical, recent = data.scoring_features(as_of, 120, 45)
+        alone_typical = data._features(as_of, typical_lookback_days=120)["typical"]
+        alone_recent = data.order_features(as_of - dt.timedelta(days=44), as_of)
+    assert typical.height == 60 and recent.height > 200
+    assert recent["placed_on"].min() == as_of - dt.timedelta(days=44)
+    assert typical.equals(alone_typical) and recent.equals(alone_recent)
+
+
 def test_training_is_deterministic(market):
     """Same data, same settings: the same version, fingerprint and predictions."""
     paths, _, config = market
