@@ -6,7 +6,9 @@ failures out of `n` trials decided that day (the daily facts, models/facts.py). 
 (supplier_id, point_on): for each stream, the mean and the standard deviation of the
 supplier's log-odds of failing given the evidence of the days before point_on. A day's
 facts are final once it is over (models/risk_features.py), so that is what a run on
-point_on could have known.
+point_on could have known. Of `FilterState`: per stream, one row per supplier with
+evidence before its day: the filter's distribution there, from which a later run resumes
+instead of filtering the whole history again (`resumed_latent_rates`).
 
 Why a filter next to the windowed rates: a window weighs its days alike and forgets what
 lies before it, so a supplier whose quality changed shows it only as fast as the window
@@ -79,6 +81,18 @@ class LatentStream:
     return_per_day: float
 
 
+@dataclass(frozen=True)
+class FilterState:
+    """The filters at the start of `day`, the evidence of the days before it read: per
+    stream, the suppliers that had evidence by then (`supplier_ids`) and their
+    distributions on GRID (`state`, one row each). A supplier without evidence yet sits at
+    the prior, so it needs no row."""
+
+    day: dt.date
+    supplier_ids: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+
+
 def latent_columns() -> list[str]:
     """The columns `latent_rates` adds per point, in order."""
     return [f"latent_{stream}_{stat}" for stream in STREAMS for stat in ("log_odds", "log_odds_sd")]
@@ -128,34 +142,75 @@ def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame,
     from the rows of `evidence` (`stream_evidence`) of the days before point_on, filtered
     as `streams` (`fit_latent_streams`) say. A supplier without evidence yet sits at the
     prior; a stream not fitted is NULL."""
+    return resumed_latent_rates(evidence, points, streams)[0]
+
+
+def resumed_latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, streams: dict[str, LatentStream | None],
+                         resume: FilterState | None = None,
+                         keep_on: dt.date | None = None) -> tuple[pl.DataFrame, FilterState | None]:
+    """`latent_rates`, the filters resumed from `resume` (kept with the same `streams` from
+    the same evidence before its day: `evidence` before it is not read, and no point may
+    come before it), and their state at the start of `keep_on` (a day from the first one
+    filtered to the last point's; None when not asked). Per supplier, the same operations
+    in the same order as a filter of the whole history: the same numbers."""
     points = points.select("supplier_id", pl.col("point_on").cast(pl.Date)).unique().sort("supplier_id", "point_on")
     if points.height == 0:
-        return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()})
+        return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()}), None
     evidence = evidence.with_columns(pl.col("day").cast(pl.Date))
-    first = min(points["point_on"].min(), evidence["day"].min() if evidence.height else points["point_on"].min())
-    index = _supplier_index(pl.concat([points["supplier_id"], evidence["supplier_id"]]))
+    if resume is not None:
+        if points["point_on"].min() < resume.day:
+            raise ValueError(f"points from {points['point_on'].min()} cannot resume filters kept at {resume.day}")
+        first = resume.day
+        evidence = evidence.filter(pl.col("day") >= first)
+    else:
+        first = min(points["point_on"].min(), evidence["day"].min() if evidence.height else points["point_on"].min())
+    kept_ids = [pl.Series(ids, dtype=pl.String) for ids in (resume.supplier_ids.values() if resume else ())]
+    index = _supplier_index(pl.concat([points["supplier_id"], evidence["supplier_id"], *kept_ids]))
     asked = points.join(index, on="supplier_id", maintain_order="left").select(
         "s", d=(pl.col("point_on") - pl.lit(first)).dt.total_days())
     days = int(asked["d"].max()) + 1
-    columns = {}
+    keep_at = None if keep_on is None else (keep_on - first).days
+    if keep_at is not None and not 0 <= keep_at < days:
+        raise ValueError(f"cannot keep the filters on {keep_on}: this run filters {first}.."
+                         f"{first + dt.timedelta(days=days - 1)}")
+    columns, kept = {}, None if keep_on is None else FilterState(keep_on, {}, {})
     for stream in STREAMS:
         fitted = streams.get(stream)
         mean = sd = np.full(points.height, np.nan)
         if fitted is not None:
-            mean, sd, _likelihood = _filter(*_stream_rows(evidence, stream, index, first, days), asked["d"].to_numpy(),
-                                            asked["s"].to_numpy(), len(index), days, fitted)
+            resumed = None
+            if resume is not None and stream in resume.state:
+                ids = pl.DataFrame({"supplier_id": pl.Series(resume.supplier_ids[stream], dtype=pl.String)})
+                resumed = (ids.join(index, on="supplier_id", maintain_order="left")["s"].to_numpy(),
+                           resume.state[stream])
+            mean, sd, _likelihood, at_keep = _filter(
+                *_stream_rows(evidence, stream, index, first, days), asked["d"].to_numpy(), asked["s"].to_numpy(),
+                len(index), days, fitted, resumed, keep_at)
+            if kept is not None:
+                kept.supplier_ids[stream] = index["supplier_id"].to_numpy()[at_keep[0]]
+                kept.state[stream] = at_keep[1]
         columns[f"latent_{stream}_log_odds"], columns[f"latent_{stream}_log_odds_sd"] = mean, sd
     return points.with_columns(**{c: pl.Series(columns[c], dtype=pl.Float64, nan_to_null=True)
-                                  for c in latent_columns()})
+                                  for c in latent_columns()}), kept
 
 
 def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame,
                       streams: dict[str, LatentStream | None]) -> pl.DataFrame:
     """`frame` (one row per order: supplier_id, placed_on, ...) with `latent_columns()` of
     its supplier on the day it was placed, rows in the same order."""
-    latent = latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), streams)
+    return with_resumed_latent_rates(frame, evidence, streams)[0]
+
+
+def with_resumed_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame, streams: dict[str, LatentStream | None],
+                              resume: FilterState | None = None,
+                              keep_on: dt.date | None = None) -> tuple[pl.DataFrame, FilterState | None]:
+    """`with_latent_rates` by `resumed_latent_rates`: the filters resumed from `resume`, and
+    their state on `keep_on`."""
+    latent, kept = resumed_latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), streams,
+                                        resume, keep_on)
     return frame.drop(latent_columns(), strict=False).join(
-        latent.rename({"point_on": "placed_on"}), on=["supplier_id", "placed_on"], how="left", maintain_order="left")
+        latent.rename({"point_on": "placed_on"}), on=["supplier_id", "placed_on"], how="left",
+        maintain_order="left"), kept
 
 
 def _supplier_index(ids: pl.Series) -> pl.DataFrame:
@@ -175,11 +230,15 @@ def _stream_rows(evidence: pl.DataFrame, stream: str, index: pl.DataFrame, first
 
 
 def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, asked_day: np.ndarray,
-            asked_sup: np.ndarray, suppliers: int, days: int, stream: LatentStream):
-    """(mean, sd) of the log-odds at the start of each asked day, for each asked supplier,
-    and the log-likelihood of the evidence, each row given the days before it (less the
-    binomial coefficients, which no setting changes). Evidence rows are sorted by day (one
-    row per supplier and day); a day's evidence is added after the day's points are read."""
+            asked_sup: np.ndarray, suppliers: int, days: int, stream: LatentStream,
+            resumed: tuple[np.ndarray, np.ndarray] | None = None, keep_at: int | None = None):
+    """(mean, sd) of the log-odds at the start of each asked day, for each asked supplier;
+    the log-likelihood of the evidence, each row given the days before it (less the
+    binomial coefficients, which no setting changes); and (rows of the suppliers seen,
+    their state) at the start of day `keep_at` (None when not asked). Evidence rows are
+    sorted by day (one row per supplier and day); a day's evidence is added after the
+    day's points are read. `resumed` (rows, state) starts those suppliers seen, in a state
+    kept at the start of day 0."""
     mean, sd = np.full(len(asked_day), np.nan), np.full(len(asked_day), np.nan)
     order = np.argsort(asked_day, kind="stable")
     asked_at = np.searchsorted(asked_day[order], np.arange(days + 1))
@@ -189,12 +248,17 @@ def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, aske
     # a supplier is drawn from the prior when its first evidence comes (until then its
     # row drifts unread)
     state, seen = np.tile(start, (suppliers, 1)), np.zeros(suppliers, bool)
+    if resumed is not None:
+        state[resumed[0]], seen[resumed[0]] = resumed[1], True
+    kept = None
     kernel, steps = _drift_stencil(stream.drift_sd_per_day)
     for d in range(days):
         if d > 0:  # the night before day d: drift, and a return to the prior for a few
             for _step in range(steps):
                 state = convolve1d(state, kernel, axis=1, mode="reflect")
             state = (1.0 - stream.return_per_day) * state + stream.return_per_day * start
+        if d == keep_at:
+            kept = (np.flatnonzero(seen), state[seen])
         rows = order[asked_at[d]:asked_at[d + 1]]
         if len(rows):
             current = np.where(seen[asked_sup[rows], None], state[asked_sup[rows]], start)
@@ -211,7 +275,7 @@ def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, aske
             likelihood += float((np.log(total) + top).sum())
             state[s] = post / total
             seen[s] = True
-    return mean, sd, likelihood
+    return mean, sd, likelihood, kept
 
 
 def _fit_prior(x: np.ndarray, n: np.ndarray, min_trials: int) -> tuple[float, float] | None:

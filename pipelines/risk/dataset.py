@@ -18,12 +18,16 @@ import ibis
 import polars as pl
 from ibis import _
 
-from models.latent_rate import LatentStream, fit_latent_streams, latent_columns, stream_evidence, with_latent_rates
+from models.latent_rate import (
+    FilterState, LatentStream, fit_latent_streams, latent_columns, stream_evidence, with_latent_rates,
+    with_resumed_latent_rates,
+)
 from models.outcomes import order_outcomes
 from models.risk_features import (
     FeatureSettings, Sources, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
     supplier_context, supplier_versions_before, typical_orders,
 )
+from pipelines.risk import latent_state
 from pipelines.scoring import ensure_scoring_schema, ibis_backend, update_facts
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
@@ -137,6 +141,32 @@ class RiskData:
     def with_latent(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None]) -> pl.DataFrame:
         """Order features with the latent rates of each order's supplier on its day."""
         return with_latent_rates(frame, self._stream_evidence(), streams)
+
+    def with_latent_resumed(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None], key: str,
+                            keep_on: dt.date) -> tuple[pl.DataFrame, tuple[FilterState, tuple[int, int]] | None]:
+        """`with_latent`, the filters resumed from the state the last scoring run kept when it
+        was kept for the same filters (`key`) from the same evidence (pipelines/risk/
+        latent_state.py), else over the whole history; and the filters' state on `keep_on`
+        with the digest of the evidence before it, for the next run (None when the evidence
+        starts after keep_on)."""
+        if frame.height == 0:
+            return self.with_latent(frame, streams), None
+        first_asked = frame["placed_on"].min()
+        kept = latent_state.load(self.con, key)
+        usable = kept is not None and kept[0].day <= first_asked
+        evidence_sql = self.backend.compile(stream_evidence(self.sources.facts))
+        digests = latent_state.evidence_digests(self.con, evidence_sql, [keep_on, *([kept[0].day] if usable else [])])
+        resume = kept[0] if usable and digests[kept[0].day] == kept[1] else None
+        if resume is None:
+            evidence = self._stream_evidence()
+        else:
+            evidence = self._collect(stream_evidence(self.sources.facts.filter(_.day >= resume.day)))
+        log.info("latent rates: filters %s", f"resumed on {resume.day}" if resume else "over the whole history")
+        first = resume.day if resume else min(first_asked, evidence["day"].cast(pl.Date).min() or first_asked)
+        if keep_on < first:
+            return with_resumed_latent_rates(frame, evidence, streams, resume)[0], None
+        with_latent, state = with_resumed_latent_rates(frame, evidence, streams, resume, keep_on)
+        return with_latent, (state, digests[keep_on])
 
     def _stream_evidence(self) -> pl.DataFrame:
         if self._evidence is None:

@@ -21,9 +21,10 @@ import polars as pl
 import pyarrow as pa
 
 from models.risk_features import CALENDAR_FEATURES
-from pipelines.risk import evaluation, model, registry
+from pipelines.risk import evaluation, latent_state, model, registry
 from pipelines.risk.dataset import RiskData, feature_names, refresh_facts
 from pipelines.settings import Config, DataPaths
+from pipelines.warehouse import connect, transaction
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,17 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     names = feature_names(config)
     refresh_facts(paths, config, as_of)
     risk = config.risk
+    streams = registry.latent_streams(current)
+    key = latent_state.streams_key(streams)
     with RiskData(paths, config) as data:
         typical, recent = data.scoring_features(as_of, risk.typical_order_days, risk.drift_days)
-        # one pass of the latent rates' filter over the history serves both frames
-        both = data.with_latent(pl.concat([typical, recent]), registry.latent_streams(current))
+        # one pass of the latent rates' filters serves both frames, resumed from the last run's
+        both, kept = data.with_latent_resumed(pl.concat([typical, recent]), streams, key,
+                                              latent_state.keep_day(as_of - dt.timedelta(days=risk.drift_days - 1)))
         typical, recent = both.head(typical.height), both.tail(recent.height)
         registry.check_schema(current, registry.feature_schema(typical, names))
+    if kept is not None:
+        _keep_filters(paths, config, key, *kept)
     probabilities = model.predict(current.estimator, typical, names) if typical.height else []
     table = pa.table({"supplier_id": typical["supplier_id"].to_arrow().cast(pa.string()),
                       "risk_probability": pa.array(probabilities, type=pa.float64())})
@@ -64,6 +70,16 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     if drift is not None:
         registry.save_drift(current, str(as_of), drift)
     return SupplierRisk(current.version, as_of, table, drift)
+
+
+def _keep_filters(paths: DataPaths, config: Config, key: str, state, digest: tuple[int, int]) -> None:
+    """The latent rates' filters for the next run to resume from (pipelines/risk/latent_state.py)."""
+    con = connect(paths, memory_limit=config.warehouse.memory_limit)
+    try:
+        with transaction(con):
+            latent_state.save(con, state, key, digest)
+    finally:
+        con.close()
 
 
 def drift_report(current: registry.RegisteredModel, recent, names: list[str], as_of: dt.date,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -285,6 +286,47 @@ def test_scoring_uses_the_latent_filters_the_model_was_trained_with(market, trai
             drift_path.write_text(drift, encoding="utf-8")
     assert before["supplier_id"] == after["supplier_id"]
     assert not np.allclose(before["risk_probability"].to_numpy(), after["risk_probability"].to_numpy())
+
+
+def test_scoring_resumes_the_latent_filters_kept_by_the_last_run_to_the_same_risk(market, trained, tmp_path,
+                                                                                   caplog):
+    """A scoring run keeps the latent rates' filters a month before the first day it asks
+    for; the next resumes there. Expect: the risk of a run over the whole history, to the
+    last bit; and, once a fact before the kept day changes, a run over the whole history
+    again (resuming would miss the change)."""
+    source, _, config = market
+    shutil.copytree(source.root, tmp_path / "data")
+    paths = DataPaths(tmp_path / "data")
+    as_of = latest_data_day(paths)
+
+    def risk(forget: bool) -> np.ndarray:
+        if forget:
+            with duckdb.connect(str(paths.warehouse)) as con:
+                con.execute("DELETE FROM meta.latent_filter_state")
+        caplog.clear()
+        with caplog.at_level("INFO", logger="pipelines.risk.dataset"):
+            table = supplier_risk(paths, config, as_of).table
+        return table["risk_probability"].to_numpy(), "filters resumed on" in caplog.text
+
+    whole, resumed = risk(forget=False)
+    assert not resumed
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        [(kept_on, rows)] = con.execute("SELECT day, evidence_rows FROM meta.latent_filter_state").fetchall()
+        assert kept_on == as_of - dt.timedelta(days=config.risk.drift_days - 1 + 30) and rows > 0
+        assert con.execute("SELECT count(DISTINCT supplier_id) FROM features.latent_filter_state").fetchall()[0][0] > 50
+    again, resumed = risk(forget=False)
+    assert resumed and np.array_equal(again, whole)
+
+    with duckdb.connect(str(paths.warehouse)) as con:  # a late file's kind of change, before the kept day
+        changed = con.execute(
+            "UPDATE features.supplier_day_facts SET numerator = 1 - numerator WHERE metric = 'order_defect' "
+            "AND day = (SELECT max(day) FROM features.supplier_day_facts WHERE day < ? "
+            "AND metric = 'order_defect')", [kept_on]).fetchall()[0][0]
+    assert changed > 0
+    after, resumed = risk(forget=False)
+    assert not resumed and not np.array_equal(after, whole)
+    fresh, resumed = risk(forget=True)
+    assert not resumed and np.array_equal(after, fresh)
 
 
 def test_backtest_command_writes_a_report_and_json(market):
