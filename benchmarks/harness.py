@@ -296,7 +296,7 @@ def markdown(result: dict) -> str:
     for scale in result["scales"]:
         s, c = scale["summary"], scale.get("peer_check") or {}
         lines.append(f"| {scale['orders']:,} | {s['full_refresh_wall_seconds']:.1f} | {s['incremental_day_wall_seconds']:.1f} "
-                     f"| {s['incremental_share_of_full']} | {s.get('incremental_day_with_model_wall_seconds', '')} "
+                     f"| {s['incremental_share_of_full']} | {_seconds(s.get('incremental_day_with_model_wall_seconds'))} "
                      f"| {s.get('incremental_day_with_model_share_of_full', '')} "
                      f"| {s['floor_seconds'] or 0:.2f} | {s['full_refresh_multiple_of_floor']} "
                      f"| {s.get('peer_over_score_work', '')} | {s.get('peer_over_score_peak_rss', '')} "
@@ -305,6 +305,10 @@ def markdown(result: dict) -> str:
               "after the interpreter started. Full refresh and incremental day: ingest + score + publish; "
               "day with model: ingest + predict + publish, the daily refresh once a risk model is registered."]
     return "\n".join(lines) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
