@@ -142,17 +142,16 @@ class RiskData:
         """Order features with the latent rates of each order's supplier on its day."""
         return with_latent_rates(frame, self._stream_evidence(), streams)
 
-    def with_latent_resumed(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None], key: str,
+    def with_latent_resumed(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None],
                             keep_on: dt.date) -> tuple[pl.DataFrame, tuple[FilterState, tuple[int, int]] | None]:
         """`with_latent`, the filters resumed from the state the last scoring run kept when it
-        was kept for the same filters (`key`) from the same evidence (pipelines/risk/
-        latent_state.py), else over the whole history; and the filters' state on `keep_on`
-        with the digest of the evidence before it, for the next run (None when the evidence
-        starts after keep_on)."""
+        was kept for the same filters from the same evidence (pipelines/risk/latent_state.py),
+        else over the whole history; and the filters' state on `keep_on` with the digest of
+        the evidence before it, for the next run (None when the evidence starts after keep_on)."""
         if frame.height == 0:
             return self.with_latent(frame, streams), None
         first_asked = frame["placed_on"].min()
-        kept = latent_state.load(self.con, key)
+        kept = latent_state.load(self.con, latent_state.streams_key(streams))
         usable = kept is not None and kept[0].day <= first_asked
         evidence_sql = self.backend.compile(stream_evidence(self.sources.facts))
         digests = latent_state.evidence_digests(self.con, evidence_sql, [keep_on, *([kept[0].day] if usable else [])])
