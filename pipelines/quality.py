@@ -13,7 +13,7 @@ import duckdb
 
 from pipelines.contract import SOURCES
 from pipelines.settings import DataPaths
-from pipelines.warehouse import connect, quote
+from pipelines.warehouse import connect, quote, table_exists
 
 RUN_FIELDS = ("run_id", "started_at", "finished_at", "batch_clock", "files_new", "passed",
               "critical_failures", "warnings")
@@ -49,8 +49,7 @@ def quality_summary(paths: DataPaths) -> dict:
 
 
 def _has_quality_tables(con) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
-                            "AND table_name = 'validation_runs'").fetchone()[0])
+    return table_exists(con, "meta", "validation_runs")
 
 
 def _run_checks(con, run_id: str) -> dict:

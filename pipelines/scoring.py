@@ -27,7 +27,7 @@ from models.metrics import EVIDENCE_KEYS, EvidenceSpan, buyer_evidence, evidence
 from models.scorecard import Checkpoint, ScoringPolicy, evidence_windows, rankings
 from pipelines.engines import drop_checkpoints, duckdb_backend, duckdb_checkpoint
 from pipelines.settings import Config, DataPaths
-from pipelines.warehouse import PENDING_RELEASES_DDL, connect, transaction
+from pipelines.warehouse import PENDING_RELEASES_DDL, connect, table_exists, transaction
 
 log = logging.getLogger(__name__)
 
@@ -349,9 +349,7 @@ def _oldest_seqs_decidable_from(con, spans: ibis.Table, first: dt.date) -> dict[
 
 def _previous_decisions(con, backend, as_of: dt.date) -> ibis.Table:
     """The latest stored decision before as_of of every supplier (empty the first time)."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' "
-                         "AND table_name = 'supplier_rankings'").fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "scores", "supplier_rankings"):
         schema = ibis.schema({"supplier_id": "string", "protection_status": "string", "status_since": "date"})
         return ibis.memtable(schema.to_pyarrow().empty_table())
     ranked = backend.table("supplier_rankings", database="scores")
@@ -448,9 +446,7 @@ def _move_evidence(con, change: ibis.Table, windows: tuple[int, ...]) -> None:
 
 def _replace_date(con, backend, name: str, table: ibis.Table, as_of: dt.date) -> None:
     """Replace the as_of date's rows of scores.<name> (creating the table the first time)."""
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'scores' AND table_name = ?",
-                         [name]).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "scores", name):
         backend.create_table(name, table, database="scores")
         return
     con.execute(f"DELETE FROM scores.{name} WHERE as_of_date = ?", [as_of])

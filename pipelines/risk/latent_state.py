@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from models.latent_rate import GRID, FilterState, LatentStream
 from pipelines.risk.registry import latent_to_json
+from pipelines.warehouse import table_exists
 
 STATE_DDL = (
     f"CREATE TABLE IF NOT EXISTS features.latent_filter_state (stream VARCHAR, supplier_id VARCHAR, "
@@ -59,9 +60,7 @@ def evidence_digests(con: duckdb.DuckDBPyConnection, evidence_sql: str,
 
 def load(con: duckdb.DuckDBPyConnection, key: str) -> tuple[FilterState, tuple[int, int]] | None:
     """The kept state of the filters `key` names and its evidence digest; None when none is kept for them."""
-    kept = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
-                       "AND table_name = 'latent_filter_state'").fetchall()[0][0]
-    if not kept:
+    if not table_exists(con, "meta", "latent_filter_state"):
         return None
     meta = con.execute("SELECT day, evidence_rows, evidence_digest FROM meta.latent_filter_state "
                        "WHERE streams = ?", [key]).fetchall()

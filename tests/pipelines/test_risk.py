@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.ingest import ingest
-from pipelines.risk import evaluation, model, registry
+from pipelines.risk import evaluation, latent_state, model, registry
 from pipelines.risk.backtest import backtest, plan_folds, summarise, training_window
 from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, truth_probabilities
 from pipelines.risk.predict import drift_report, score_with_risk, supplier_risk
@@ -299,7 +299,7 @@ def test_scoring_resumes_the_latent_filters_kept_by_the_last_run_to_the_same_ris
     paths = DataPaths(tmp_path / "data")
     as_of = latest_data_day(paths)
 
-    def risk(forget: bool) -> np.ndarray:
+    def risk(forget: bool) -> tuple[np.ndarray, bool]:
         if forget:
             with duckdb.connect(str(paths.warehouse)) as con:
                 con.execute("DELETE FROM meta.latent_filter_state")
@@ -312,7 +312,7 @@ def test_scoring_resumes_the_latent_filters_kept_by_the_last_run_to_the_same_ris
     assert not resumed
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         [(kept_on, rows)] = con.execute("SELECT day, evidence_rows FROM meta.latent_filter_state").fetchall()
-        assert kept_on == as_of - dt.timedelta(days=config.risk.drift_days - 1 + 30) and rows > 0
+        assert kept_on == latent_state.keep_day(as_of - dt.timedelta(days=config.risk.drift_days - 1)) and rows > 0
         assert con.execute("SELECT count(DISTINCT supplier_id) FROM features.latent_filter_state").fetchall()[0][0] > 50
     again, resumed = risk(forget=False)
     assert resumed and np.array_equal(again, whole)
