@@ -14,10 +14,12 @@ What an order placed at t, on day d, sees was known before day d began:
   open) as +1/-1 flows. These lead the facts, which see an order's defect only at its
   maturity, weeks after the order;
 - the sums come from one cumulative stream per supplier into which every lookup drops a
-  marker row (zero-valued, sorted before the evidence of its day): the running total at
-  a marker is the evidence before its day, and a window is the difference of two
-  markers. Window functions and equality joins only: it runs on Spark as on DuckDB, in
-  time linear in the rows, where an inequality join of lookups to cumulative rows grows
+  marker row (zero-valued, sorted after the evidence of the days before it): the running
+  total at a marker is the evidence before its day, and a window is the difference of two
+  markers. The days between one marker and the next are summed first, so the stream holds
+  a row per supplier and marker day. Window functions and equality joins (and one cross
+  join of the distinct days with the distinct marker days): it runs on Spark as on DuckDB,
+  in time linear in the rows, where an inequality join of lookups to cumulative rows grows
   with the square of a supplier's active days;
 - supplier attributes (category, country, registration): the latest supplier version
   with `updated_at` before day d, an inequality join plus `row_number` (PySpark has no
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import ibis
+import ibis.expr.datatypes as dtypes
 from ibis import _
 from ibis.expr.types import Table
 
@@ -338,27 +341,50 @@ def _dispute_flows(disputed: Table) -> Table:
     return ibis.union(opened, closed)
 
 
+# DuckDB sums BIGINT into HUGEINT, twice as slow to sum again and compare: sums of millionths
+# are cast back (exact: a supplier's sums stay far below 2^63). A not-null BIGINT is not the
+# type ibis gives a sum, so ibis keeps the cast.
+_BIGINT = dtypes.Int64(nullable=False)
+_ZERO = ibis.literal(0, "int64").cast(_BIGINT)
+
+
 def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Table:
     """One row per point (supplier_id, point_on): x_<m>_<w>, n_<m>_<w> summed over the daily
     evidence (integer millionths) of the w days before point_on (w = ALL_TIME: every day
     before it), as float64 units. Integer running sums are exact, whatever the engine's
-    order of addition."""
+    order of addition.
+
+    A lookup at a key (a day number) sums the days before it. The days are first summed
+    into buckets, one per distinct key asked for, holding the days from the key before it
+    up to it (`_next_keys`); the running sums then run over suppliers x keys: a few dozen
+    keys when scoring (a window of days at four lags), where they ran over every supplier's
+    every day of the history. Days after the last key count for no lookup."""
     values = [c for c in daily.columns if c[:2] in ("x_", "n_")]
-    facts = daily.select("supplier_id", key=daily.day_number, kind=ibis.literal(1, "int32"),
-                         point_on=ibis.null("date"), lag=ibis.literal(-1, "int32"),
-                         **{c: daily[c].cast("int64") for c in values})
     lags = sorted({ALL_TIME, *windows})
-    markers = [points.select("supplier_id", key=_day_number(points.point_on) - lag, kind=ibis.literal(0, "int32"),
-                             point_on=points.point_on, lag=ibis.literal(lag, "int32"),
-                             **{c: ibis.literal(0, "int64") for c in values}) for lag in lags]
-    stream = ibis.union(facts, *markers)
+    markers = ibis.union(*(points.select("supplier_id", key=_day_number(points.point_on) - lag, kind=ibis.literal(1, "int32"),
+                                         point_on=points.point_on, lag=ibis.literal(lag, "int32"),
+                                         **{c: _ZERO for c in values}) for lag in lags))
+    buckets = _next_keys(daily.select("day_number").distinct(), markers.select("key").distinct())
+    bucketed = daily.join(buckets, "day_number")
+    summed = bucketed.group_by(["supplier_id", "key"]).aggregate(
+        **{c: bucketed[c].cast("int64").sum().cast(_BIGINT) for c in values})
+    # a bucket sorts before the lookups at its key: they count its days
+    stream = ibis.union(summed.select("supplier_id", "key", kind=ibis.literal(0, "int32"), point_on=ibis.null("date"),
+                                      lag=ibis.literal(-1, "int32"), **{c: summed[c] for c in values}), markers)
     running = ibis.cumulative_window(group_by="supplier_id", order_by=["key", "kind"])
-    totals = stream.mutate(**{c: stream[c].sum().over(running) for c in values}).filter(_.kind == 0)
+    totals = stream.mutate(**{c: stream[c].sum().over(running).cast(_BIGINT) for c in values}).filter(_.kind == 1)
     at = {f"{c}@{lag}": (totals.lag == lag).ifelse(totals[c], None).max() for c in values for lag in lags}
     wide = totals.group_by(["supplier_id", "point_on"]).aggregate(**at)
     sums = {f"{c}_{w}": (wide[f"{c}@{ALL_TIME}"] - (wide[f"{c}@{w}"] if w != ALL_TIME else 0)).cast("float64") / MICRO
-            for c in values for w in sorted({ALL_TIME, *windows})}
+            for c in values for w in lags}
     return wide.select("supplier_id", "point_on", **sums)
+
+
+def _next_keys(days: Table, keys: Table) -> Table:
+    """day_number, key: each day number with the first key after it (days after the last
+    key have none and are left out). Both sides are small: the distinct days and keys."""
+    pairs = days.cross_join(keys).filter(_.key > _.day_number)
+    return pairs.group_by("day_number").aggregate(key=_.key.min())
 
 
 def supplier_versions_before(suppliers: Table, points: Table) -> Table:

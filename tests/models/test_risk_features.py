@@ -232,6 +232,30 @@ def test_window_sums_take_the_days_before_the_point_only():
     assert (row["x_orders_1"], row["x_orders_2"], row["x_orders_0"], row["n_orders_0"]) == (10.0, 11.0, 11.0, 2.0)
 
 
+def test_window_sums_at_points_far_apart_equal_sums_over_the_days():
+    """Scoring asks at a few days far apart, so the days between markers are summed in
+    buckets first: every window at every point equals the plain sum of its days, whether a
+    day falls on a marker's day, just before it, or after every marker, and for a supplier
+    asked before its first evidence or with none."""
+    days = [d for d in range(100, 260) if d % 7 not in (3, 5)]  # gaps, as suppliers have
+    rows = [{"supplier_id": s, "day_number": d, "x_orders": (d * 37 + i) % 11 * MICRO, "n_orders": MICRO}
+            for i, s in enumerate(("S1", "S2")) for d in days if s == "S1" or d >= 180]
+    daily = _memtable(rows, {"supplier_id": "string", "day_number": "int64", "x_orders": "int64", "n_orders": "int64"})
+    epoch = dt.date(1970, 1, 1)
+    asked = [("S1", 150), ("S1", 151), ("S1", 250), ("S1", 300), ("S2", 150), ("S2", 200), ("S3", 200)]
+    points = _memtable([{"supplier_id": s, "point_on": epoch + dt.timedelta(days=d)} for s, d in asked],
+                       {"supplier_id": "string", "point_on": "date"})
+    windows = (1, 7, 60)
+    got = {(r["supplier_id"], (r["point_on"] - epoch).days): r for r in _run(evidence_before(daily, points, windows))}
+
+    def summed(supplier, first, last, column):  # the days first..last-1
+        return sum(r[column] for r in rows if r["supplier_id"] == supplier and first <= r["day_number"] < last) / MICRO
+
+    expected = {(s, d): {f"{c}_{w}": summed(s, d - w if w else 0, d, c) for c in ("x_orders", "n_orders")
+                         for w in (0, *windows)} for s, d in asked}
+    assert {k: {c: v[c] for c in expected[k]} for k, v in got.items()} == expected
+
+
 def test_supplier_attributes_are_those_of_the_latest_version_before_the_day():
     schema = {"supplier_id": "string", "main_category": "string", "country_code": "string",
               "registered_at": "timestamp", "updated_at": "timestamp", "load_seq": "int64", "line_number": "int64"}
