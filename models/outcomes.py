@@ -56,16 +56,16 @@ PLACED_COLUMNS = ("supplier_id", "buyer_id", "category", "placed_at", "order_amo
                   "promised_ship_by", "promised_delivery_by")
 
 
-def orders_as_placed(orders: Table, as_of_end) -> Table:
-    """One row per order: its first known version (the order as placed), known before as_of_end."""
+def orders_as_placed(orders: Table, as_of_end, columns: tuple[str, ...] = PLACED_COLUMNS) -> Table:
+    """One row per order: `columns` of its first known version (the order as placed), known
+    before as_of_end."""
     known = orders.filter(_.updated_at < as_of_end)
     # The earliest version by (updated_at, load_seq, line_number), a unique key: an aggregate
     # picking it costs a third less than numbering every version in a window.
     earliest = ibis.struct({"updated_at": known.updated_at, "load_seq": known.load_seq,
                             "line_number": known.line_number})
-    first = known.group_by("order_id").aggregate(
-        placed=ibis.struct({c: known[c] for c in PLACED_COLUMNS}).argmin(earliest))
-    return first.select("order_id", *(first.placed[c].name(c) for c in PLACED_COLUMNS))
+    first = known.group_by("order_id").aggregate(placed=ibis.struct({c: known[c] for c in columns}).argmin(earliest))
+    return first.select("order_id", *(first.placed[c].name(c) for c in columns))
 
 
 def with_deadlines(placed: Table, rules: OutcomeRules) -> Table:

@@ -46,7 +46,9 @@ from ibis import _
 from ibis.expr.types import Table
 
 from models.facts import BY_NAME
-from models.outcomes import BUYER_FAVOURED, CONTRACT_RULES, DECIDED_STATUSES, OutcomeRules, orders_as_placed
+from models.outcomes import (
+    BUYER_FAVOURED, CONTRACT_RULES, DECIDED_STATUSES, PLACED_COLUMNS, OutcomeRules, orders_as_placed,
+)
 from models.shrinkage import COHORT_LEVELS, PriorSettings, beta_posterior, failures, fit_priors
 
 RATE_METRICS = ("order_defect", "late_shipment", "on_time_delivery", "non_delivery", "supplier_cancellation",
@@ -132,37 +134,30 @@ def order_labels(outcomes: Table) -> Table:
     return outcomes.filter(_.is_matured).select("order_id", is_defect=_.is_defect.cast("boolean"))
 
 
-def order_attributes(orders: Table, disputes: Table, through: dt.date) -> Table:
+def order_attributes(orders: Table, disputes: Table, through: dt.date, cache: Cache = _no_cache) -> Table:
     """One row per order known by the end of `through`, as placed (its first version):
     placed_on, known_at (its first version's updated_at), the days allowed to ship and to
     deliver, the buyer's country and trade assurance, buyer_prior_orders: how many orders
     of the same buyer with the same supplier had been recorded (first version) strictly
     before this one was placed, and the buyer's history with every supplier as recorded
-    before the day it was placed began (BUYER_HISTORY)."""
+    before the day it was placed began (BUYER_HISTORY). `cache` may materialise the orders
+    as placed, which the histories read four times (as `supplier_context`'s)."""
     end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
-    placed = orders_as_placed(orders, end).filter(_.placed_at < end)
-    known = orders.filter(_.updated_at < end).group_by("order_id").aggregate(known_at=_.updated_at.min())
-    placed = placed.join(known, "order_id").join(_placed_extras(orders, end), "order_id")
+    # the first version's updated_at is the order's first: when it became known
+    placed = orders_as_placed(orders, end, (*PLACED_COLUMNS, "buyer_country_code", "is_trade_assured", "updated_at"))
+    placed = placed.filter(_.placed_at < end)
     placed_on = placed.placed_at.date()
-    attributes = placed.select(
-        "order_id", "supplier_id", "buyer_id", "category", "placed_at", "known_at", "order_amount_usd",
-        "buyer_country_code", "is_trade_assured",
+    attributes = cache("risk_orders_placed", placed.select(
+        "order_id", "supplier_id", "buyer_id", "category", "placed_at", "order_amount_usd",
+        "buyer_country_code", "is_trade_assured", known_at=placed.updated_at,
         placed_on=placed_on, days_to_ship=placed.promised_ship_by.delta(placed_on, unit="day"),
-        days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day"))
+        days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day")))
     history = _history_before(attributes, _supplier_buyer_flows(attributes), ["supplier_id", "buyer_id"],
                               attributes.placed_at)
     # as the supplier's evidence: what was recorded before the order's day began
     buyer = _history_before(attributes, _buyer_flows(orders, attributes, disputes, end), ["buyer_id"],
                             attributes.placed_on.cast("timestamp"))
     return attributes.join(history, "order_id").join(buyer, "order_id")
-
-
-def _placed_extras(orders: Table, end) -> Table:
-    """order_id, buyer_country_code, is_trade_assured of each order's first version (the
-    order as placed, ranked as `orders_as_placed` ranks them)."""
-    known = orders.filter(_.updated_at < end)
-    rank = ibis.row_number().over(group_by=_.order_id, order_by=[_.updated_at, _.load_seq, _.line_number])
-    return known.mutate(r=rank).filter(_.r == 0).select("order_id", "buyer_country_code", "is_trade_assured")
 
 
 def _supplier_buyer_flows(attributes: Table) -> Table:

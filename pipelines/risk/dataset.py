@@ -87,7 +87,7 @@ class RiskData:
     def _attributes(self, through: dt.date) -> ibis.Table:
         """Every order known by the end of `through`, as placed, with its buyer history."""
         return self._cache("risk_attributes", order_attributes(self.tables["orders"], self.tables["disputes"],
-                                                             through))
+                                                             through, self._cache))
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed, but
