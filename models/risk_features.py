@@ -274,6 +274,13 @@ def _overdue_flows(events: Table, deadline: str, done: str) -> Table:
     return ibis.union(opened, closed)
 
 
+# DuckDB sums BIGINT into HUGEINT, twice as slow to sum again and compare: sums of millionths
+# are cast back (exact: a supplier's sums stay far below 2^63). A not-null BIGINT is not the
+# type ibis gives a sum, so ibis keeps the cast.
+_BIGINT = dtypes.Int64(nullable=False)
+_ZERO = ibis.literal(0, "int64").cast(_BIGINT)
+
+
 def _micro(value) -> ibis.Value:
     """A value in integer millionths: sums of these are exact, so they do not depend on the
     order a parallel engine adds rows in, and the features are the same run after run."""
@@ -290,10 +297,9 @@ def _event_sums(events: Table, name: str, columns: list[str], day=None, value=No
                           value=ibis.literal(1.0) if value is None else value)
     known = known.filter(_.day_number.notnull() & _.value.notnull())
     summed = known.group_by(["supplier_id", "day_number"]).aggregate(
-        x=_micro(_.value).sum(), n=_.count().cast("int64") * MICRO)
+        x=_micro(_.value).sum().cast(_BIGINT), n=(_.count() * MICRO).cast(_BIGINT))
     return summed.select("supplier_id", "day_number", **{
-        c: summed.x if c == f"x_{name}" else summed.n if c == f"n_{name}" else ibis.literal(0, "int64")
-        for c in columns})
+        c: summed.x if c == f"x_{name}" else summed.n if c == f"n_{name}" else _ZERO for c in columns})
 
 
 def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Table, disputes: Table,
@@ -303,18 +309,16 @@ def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Ta
     sums = {}
     for m in FACT_EVIDENCE:
         hit = facts.metric == m
-        sums[f"x_{m}"] = hit.ifelse(_micro(facts.numerator), 0).sum()
-        sums[f"n_{m}"] = hit.ifelse(_micro(facts.denominator), 0).sum()
-    columns = [*sums, *(f"{p}_{e}" for e in (*EVENTS, *STOCKS) for p in ("x", "n"))]
+        sums[f"x_{m}"] = hit.ifelse(_micro(facts.numerator), 0).sum().cast(_BIGINT)
+        sums[f"n_{m}"] = hit.ifelse(_micro(facts.denominator), 0).sum().cast(_BIGINT)
     from_facts = facts.group_by(["supplier_id", "day"]).aggregate(**sums)
-    from_facts = from_facts.select("supplier_id", day_number=_day_number(from_facts.day), **{
-        c: from_facts[c] if c in sums else ibis.literal(0, "int64") for c in columns})
+    from_facts = from_facts.select("supplier_id", *sums, day_number=_day_number(from_facts.day))
     firsts = attributes.group_by(["supplier_id", "buyer_id"]).aggregate(first_known_at=_.known_at.min())
     disputed = dispute_events(disputes, attributes)
     shipped = shipment_events(shipments, attributes)
     overdue = overdue_events(orders, attributes, shipped, rules)
-    parts = [from_facts,
-             _event_sums(firsts, "new_buyers", columns, day=_known_day(firsts.first_known_at)),
+    columns = [f"{p}_{e}" for e in (*EVENTS, *STOCKS) for p in ("x", "n")]
+    parts = [_event_sums(firsts, "new_buyers", columns, day=_known_day(firsts.first_known_at)),
              _event_sums(disputed, "disputes_opened", columns, day=disputed.opened_day),
              _event_sums(disputed, "disputes_lost", columns, day=disputed.lost_day),
              _event_sums(shipped, "handling_days", columns, day=shipped.shipped_day, value=shipped.handling_days),
@@ -324,8 +328,15 @@ def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Ta
              _event_sums(_overdue_flows(overdue, "delivery_by_day", "delivered_day"), "overdue_undelivered",
                          columns),
              _event_sums(_dispute_flows(disputed), "open_disputes", columns)]
-    both = ibis.union(*parts)
-    return both.group_by(["supplier_id", "day_number"]).aggregate(**{c: both[c].sum() for c in columns})
+    events = ibis.union(*parts)
+    events = events.group_by(["supplier_id", "day_number"]).aggregate(
+        **{c: events[c].sum().cast(_BIGINT) for c in columns})
+    # the facts' days and the events' days, each summed apart: one grouping of every row
+    # with every column cost twice as much
+    both = from_facts.outer_join(events, ["supplier_id", "day_number"])
+    return both.select(supplier_id=ibis.coalesce(both.supplier_id, both.supplier_id_right),
+                       day_number=ibis.coalesce(both.day_number, both.day_number_right),
+                       **{c: both[c].fill_null(0) for c in (*sums, *columns)})
 
 
 def _dispute_flows(disputed: Table) -> Table:
@@ -334,13 +345,6 @@ def _dispute_flows(disputed: Table) -> Table:
     closed = disputed.filter(_.decided_day.notnull()).select("supplier_id", day_number=_.decided_day,
                                                             value=ibis.literal(-1.0))
     return ibis.union(opened, closed)
-
-
-# DuckDB sums BIGINT into HUGEINT, twice as slow to sum again and compare: sums of millionths
-# are cast back (exact: a supplier's sums stay far below 2^63). A not-null BIGINT is not the
-# type ibis gives a sum, so ibis keeps the cast.
-_BIGINT = dtypes.Int64(nullable=False)
-_ZERO = ibis.literal(0, "int64").cast(_BIGINT)
 
 
 def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Table:
