@@ -140,8 +140,8 @@ def order_attributes(orders: Table, disputes: Table, through: dt.date, cache: Ca
     deliver, the buyer's country and trade assurance, buyer_prior_orders: how many orders
     of the same buyer with the same supplier had been recorded (first version) strictly
     before this one was placed, and the buyer's history with every supplier as recorded
-    before the day it was placed began (BUYER_HISTORY). `cache` may materialise the orders
-    as placed, which the histories read four times (as `supplier_context`'s)."""
+    before the day it was placed began (BUYER_HISTORY). `cache(name, table)` may materialise
+    the orders as placed, which the buyer histories read four times."""
     end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
     # the first version's updated_at is the order's first: when it became known
     placed = orders_as_placed(orders, end, (*PLACED_COLUMNS, "buyer_country_code", "is_trade_assured", "updated_at"))
@@ -354,15 +354,16 @@ def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Ta
     order of addition.
 
     A lookup at a key (a day number) sums the days before it. The days are first summed
-    into buckets, one per distinct key asked for, holding the days from the key before it
-    up to it (`_next_keys`); the running sums then run over suppliers x keys: a few dozen
-    keys when scoring (a window of days at four lags), where they ran over every supplier's
-    every day of the history. Days after the last key count for no lookup."""
+    into buckets, one per distinct key asked for, each holding the days from the key before
+    it to the day before it (`_next_keys`); the running sums then run over suppliers x keys:
+    a few dozen keys when scoring (a month of days at four lags), where they ran over every
+    supplier's every day of the history. Days after the last key count for no lookup."""
     values = [c for c in daily.columns if c[:2] in ("x_", "n_")]
     lags = sorted({ALL_TIME, *windows})
-    markers = ibis.union(*(points.select("supplier_id", key=_day_number(points.point_on) - lag, kind=ibis.literal(1, "int32"),
-                                         point_on=points.point_on, lag=ibis.literal(lag, "int32"),
-                                         **{c: _ZERO for c in values}) for lag in lags))
+    markers = ibis.union(*(points.select("supplier_id", key=_day_number(points.point_on) - lag,
+                                         kind=ibis.literal(1, "int32"), point_on=points.point_on,
+                                         lag=ibis.literal(lag, "int32"), **{c: _ZERO for c in values})
+                           for lag in lags))
     buckets = _next_keys(daily.select("day_number").distinct(), markers.select("key").distinct())
     bucketed = daily.join(buckets, "day_number")
     summed = bucketed.group_by(["supplier_id", "key"]).aggregate(
