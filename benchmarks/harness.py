@@ -298,7 +298,7 @@ def markdown(result: dict) -> str:
         lines.append(f"| {scale['orders']:,} | {s['full_refresh_wall_seconds']:.1f} | {s['incremental_day_wall_seconds']:.1f} "
                      f"| {s['incremental_share_of_full']} | {_seconds(s.get('incremental_day_with_model_wall_seconds'))} "
                      f"| {s.get('incremental_day_with_model_share_of_full', '')} "
-                     f"| {s['floor_seconds'] or 0:.2f} | {s['full_refresh_multiple_of_floor']} "
+                     f"| {_seconds(s['floor_seconds'], 2)} | {s['full_refresh_multiple_of_floor'] or ''} "
                      f"| {s.get('peer_over_score_work', '')} | {s.get('peer_over_score_peak_rss', '')} "
                      f"| {c.get('verdict', 'not run')} |")
     lines += ["", "wall s: the stage's process, interpreter and imports included; work s: inside the stage, "
@@ -307,8 +307,9 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
+def _seconds(value: float | None, digits: int = 1) -> str:
+    """A figure for the markdown table; blank when the stage did not run (never a false 0)."""
+    return "" if value is None else f"{value:.{digits}f}"
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -64,6 +64,23 @@ def test_the_summary_gives_the_day_as_the_daily_refresh_runs_it_once_a_model_is_
     assert "incremental_day_with_model_wall_seconds" not in harness._summary(full, day, {})
 
 
+def test_the_table_leaves_blank_what_was_skipped_rather_than_print_zero_seconds():
+    def ran(wall: float) -> dict:
+        return {"ok": True, "wall_seconds": wall, "cpu_seconds": wall, "peak_rss_mb": 100,
+                "load_average_1m_at_start": 0.5, "details": {"work_seconds": wall - 1}}
+
+    skipped = {"ok": False, "skipped": "--skip"}
+    full = {"floor": skipped, "ingest": ran(50), "score": ran(10), "train": skipped, "predict": skipped,
+            "publish": ran(2), "pandas_peer": skipped}
+    day = {"ingest": ran(5), "score": ran(4), "predict": skipped, "publish": ran(1)}
+    scale = {"orders": 1000, "target_orders": 1000, "generate": ran(3), "full_refresh": full, "incremental_day": day,
+             "summary": harness._summary(full, day, {}), "peer_check": None}
+    result = {"started_at": "now", "command": "harness", "scales": [scale],
+              "machine": {"cores": 2, "memory_gb": 8, "python": "3", "libraries": {}}}
+    [summary_row] = [line for line in harness.markdown(result).splitlines() if line.startswith("| 1,000 | 62.0 |")]
+    assert summary_row == "| 1,000 | 62.0 | 10.0 | 0.1613 |  |  |  |  |  |  | not run |"
+
+
 @pytest.fixture(scope="module")
 def market(small_marketplace, tmp_path_factory):
     return published_marketplace(small_marketplace, tmp_path_factory)
