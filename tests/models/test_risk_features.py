@@ -235,14 +235,15 @@ def test_window_sums_take_the_days_before_the_point_only():
 def test_window_sums_at_points_far_apart_equal_sums_over_the_days():
     """Scoring asks at a few days far apart, so the days between markers are summed in
     buckets first: every window at every point equals the plain sum of its days, whether a
-    day falls on a marker's day, just before it, or after every marker, and for a supplier
-    asked before its first evidence or with none."""
+    day falls on a marker's day, just before it, before every marker or after every marker,
+    and for a supplier asked before its first evidence or with none."""
     days = [d for d in range(100, 260) if d % 7 not in (3, 5)]  # gaps, as suppliers have
     rows = [{"supplier_id": s, "day_number": d, "x_orders": (d * 37 + i) % 11 * MICRO, "n_orders": MICRO}
             for i, s in enumerate(("S1", "S2")) for d in days if s == "S1" or d >= 180]
     daily = _memtable(rows, {"supplier_id": "string", "day_number": "int64", "x_orders": "int64", "n_orders": "int64"})
     epoch = dt.date(1970, 1, 1)
-    asked = [("S1", 150), ("S1", 151), ("S1", 250), ("S1", 300), ("S2", 150), ("S2", 200), ("S3", 200)]
+    # markers from day 110 (170 - 60) to day 250: days 100-109 and 250-259 fall outside them
+    asked = [("S1", 170), ("S1", 171), ("S1", 230), ("S1", 250), ("S2", 175), ("S2", 200), ("S3", 200)]
     points = _memtable([{"supplier_id": s, "point_on": epoch + dt.timedelta(days=d)} for s, d in asked],
                        {"supplier_id": "string", "point_on": "date"})
     windows = (1, 7, 60)
