@@ -160,10 +160,8 @@ def resumed_latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, streams: 
     if resume is not None:
         if points["point_on"].min() < resume.day:
             raise ValueError(f"points from {points['point_on'].min()} cannot resume filters kept at {resume.day}")
-        first = resume.day
-        evidence = evidence.filter(pl.col("day") >= first)
-    else:
-        first = min(points["point_on"].min(), evidence["day"].min() if evidence.height else points["point_on"].min())
+        evidence = evidence.filter(pl.col("day") >= resume.day)
+    first = first_filtered_day(points["point_on"].min(), evidence, resume)
     kept_ids = [pl.Series(ids, dtype=pl.String) for ids in (resume.supplier_ids.values() if resume else ())]
     index = _supplier_index(pl.concat([points["supplier_id"], evidence["supplier_id"], *kept_ids]))
     asked = points.join(index, on="supplier_id", maintain_order="left").select(
@@ -192,6 +190,15 @@ def resumed_latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, streams: 
         columns[f"latent_{stream}_log_odds"], columns[f"latent_{stream}_log_odds_sd"] = mean, sd
     return points.with_columns(**{c: pl.Series(columns[c], dtype=pl.Float64, nan_to_null=True)
                                   for c in latent_columns()}), kept
+
+
+def first_filtered_day(first_point: dt.date, evidence: pl.DataFrame, resume: FilterState | None = None) -> dt.date:
+    """The day `resumed_latent_rates` starts filtering on: the kept state's day when resumed,
+    else the earlier of the first point and the first evidence."""
+    if resume is not None:
+        return resume.day
+    first_evidence = evidence["day"].cast(pl.Date).min()
+    return first_point if first_evidence is None else min(first_point, first_evidence)
 
 
 def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame,

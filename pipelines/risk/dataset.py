@@ -19,8 +19,8 @@ import polars as pl
 from ibis import _
 
 from models.latent_rate import (
-    FilterState, LatentStream, fit_latent_streams, latent_columns, stream_evidence, with_latent_rates,
-    with_resumed_latent_rates,
+    FilterState, LatentStream, first_filtered_day, fit_latent_streams, latent_columns, stream_evidence,
+    with_latent_rates, with_resumed_latent_rates,
 )
 from models.outcomes import order_outcomes
 from models.risk_features import (
@@ -161,8 +161,7 @@ class RiskData:
         else:
             evidence = self._collect(stream_evidence(self.sources.facts.filter(_.day >= resume.day)))
         log.info("latent rates: filters %s", f"resumed on {resume.day}" if resume else "over the whole history")
-        first = resume.day if resume else min(first_asked, evidence["day"].cast(pl.Date).min() or first_asked)
-        if keep_on < first:
+        if keep_on < first_filtered_day(first_asked, evidence, resume):  # nothing filtered by then to keep
             return with_resumed_latent_rates(frame, evidence, streams, resume)[0], None
         with_latent, state = with_resumed_latent_rates(frame, evidence, streams, resume, keep_on)
         return with_latent, (state, digests[keep_on])
