@@ -48,13 +48,16 @@ def test_harness_writes_every_stage_at_a_tiny_scale(tmp_path):
     assert next(tmp_path.glob("bench_*.svg")).read_text().startswith("<svg")
 
 
-def test_the_summary_gives_the_day_as_the_daily_refresh_runs_it_once_a_model_is_registered():
-    def ran(wall: float) -> dict:
-        return {"ok": True, "wall_seconds": wall, "peak_rss_mb": 100, "details": {"work_seconds": wall - 1}}
+def _ran(wall: float) -> dict:
+    """A stage record as the harness writes it, of a stage that ran `wall` seconds."""
+    return {"ok": True, "wall_seconds": wall, "cpu_seconds": wall, "peak_rss_mb": 100,
+            "load_average_1m_at_start": 0.5, "details": {"work_seconds": wall - 1}}
 
-    full = {"floor": {"ok": False}, "ingest": ran(50), "score": ran(10), "train": ran(700), "predict": ran(60),
-            "publish": ran(2), "pandas_peer": {"ok": False}}
-    day = {"ingest": ran(5), "score": ran(4), "predict": ran(30), "publish": ran(1)}
+
+def test_the_summary_gives_the_day_as_the_daily_refresh_runs_it_once_a_model_is_registered():
+    full = {"floor": {"ok": False}, "ingest": _ran(50), "score": _ran(10), "train": _ran(700), "predict": _ran(60),
+            "publish": _ran(2), "pandas_peer": {"ok": False}}
+    day = {"ingest": _ran(5), "score": _ran(4), "predict": _ran(30), "publish": _ran(1)}
     summary = harness._summary(full, day, {})
     assert summary["full_refresh_wall_seconds"] == 62 and summary["incremental_day_wall_seconds"] == 10
     assert summary["incremental_day_with_model_wall_seconds"] == 36
@@ -65,15 +68,11 @@ def test_the_summary_gives_the_day_as_the_daily_refresh_runs_it_once_a_model_is_
 
 
 def test_the_table_leaves_blank_what_was_skipped_rather_than_print_zero_seconds():
-    def ran(wall: float) -> dict:
-        return {"ok": True, "wall_seconds": wall, "cpu_seconds": wall, "peak_rss_mb": 100,
-                "load_average_1m_at_start": 0.5, "details": {"work_seconds": wall - 1}}
-
     skipped = {"ok": False, "skipped": "--skip"}
-    full = {"floor": skipped, "ingest": ran(50), "score": ran(10), "train": skipped, "predict": skipped,
-            "publish": ran(2), "pandas_peer": skipped}
-    day = {"ingest": ran(5), "score": ran(4), "predict": skipped, "publish": ran(1)}
-    scale = {"orders": 1000, "target_orders": 1000, "generate": ran(3), "full_refresh": full, "incremental_day": day,
+    full = {"floor": skipped, "ingest": _ran(50), "score": _ran(10), "train": skipped, "predict": skipped,
+            "publish": _ran(2), "pandas_peer": skipped}
+    day = {"ingest": _ran(5), "score": _ran(4), "predict": skipped, "publish": _ran(1)}
+    scale = {"orders": 1000, "target_orders": 1000, "generate": _ran(3), "full_refresh": full, "incremental_day": day,
              "summary": harness._summary(full, day, {}), "peer_check": None}
     result = {"started_at": "now", "command": "harness", "scales": [scale],
               "machine": {"cores": 2, "memory_gb": 8, "python": "3", "libraries": {}}}
