@@ -134,24 +134,33 @@ def order_labels(outcomes: Table) -> Table:
     return outcomes.filter(_.is_matured).select("order_id", is_defect=_.is_defect.cast("boolean"))
 
 
-def order_attributes(orders: Table, disputes: Table, through: dt.date, cache: Cache = _no_cache) -> Table:
+def orders_placed(orders: Table, through: dt.date) -> Table:
     """One row per order known by the end of `through`, as placed (its first version):
-    placed_on, known_at (its first version's updated_at), the days allowed to ship and to
-    deliver, the buyer's country and trade assurance, buyer_prior_orders: how many orders
-    of the same buyer with the same supplier had been recorded (first version) strictly
-    before this one was placed, and the buyer's history with every supplier as recorded
-    before the day it was placed began (BUYER_HISTORY). `cache(name, table)` may materialise
-    the orders as placed, which the buyer histories read four times."""
+    supplier_id, buyer_id, category, placed_at, order_amount_usd, buyer_country_code,
+    is_trade_assured, known_at (its first version's updated_at), placed_on, and the days
+    allowed to ship and to deliver."""
     end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
     # the first version's updated_at is the order's first: when it became known
     placed = orders_as_placed(orders, end, (*PLACED_COLUMNS, "buyer_country_code", "is_trade_assured", "updated_at"))
     placed = placed.filter(_.placed_at < end)
     placed_on = placed.placed_at.date()
-    attributes = cache("risk_orders_placed", placed.select(
+    return placed.select(
         "order_id", "supplier_id", "buyer_id", "category", "placed_at", "order_amount_usd",
         "buyer_country_code", "is_trade_assured", known_at=placed.updated_at,
         placed_on=placed_on, days_to_ship=placed.promised_ship_by.delta(placed_on, unit="day"),
-        days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day")))
+        days_to_deliver=placed.promised_delivery_by.delta(placed_on, unit="day"))
+
+
+def order_attributes(orders: Table, disputes: Table, through: dt.date, cache: Cache = _no_cache,
+                     placed: Table | None = None) -> Table:
+    """One row per order known by the end of `through`: `orders_placed` (or `placed`, when
+    given: the same rows, kept), buyer_prior_orders: how many orders of the same buyer with
+    the same supplier had been recorded (first version) strictly before this one was placed,
+    and the buyer's history with every supplier as recorded before the day it was placed
+    began (BUYER_HISTORY). `cache(name, table)` may materialise the orders as placed, which
+    the buyer histories read four times."""
+    end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
+    attributes = cache("risk_orders_placed", orders_placed(orders, through)) if placed is None else placed
     history = _history_before(attributes, _supplier_buyer_flows(attributes), ["supplier_id", "buyer_id"],
                               attributes.placed_at)
     # as the supplier's evidence: what was recorded before the order's day began
@@ -251,14 +260,19 @@ def overdue_events(orders: Table, attributes: Table, shipped: Table, rules: Outc
         cancelled_day=_known_day(_.updated_at.min()))
     firsts = shipped.group_by("order_id").aggregate(shipped_day=_.shipped_day.min(),
                                                     delivered_day=_.delivered_day.min())
+    t = attributes.select("order_id", "supplier_id", known_day=_known_day(attributes.known_at),
+                          **_deadline_days(attributes, rules))
+    t = t.left_join(cancelled, "order_id").select(*t.columns, "cancelled_day")
+    return t.left_join(firsts, "order_id").select(*t.columns, "shipped_day", "delivered_day")
+
+
+def _deadline_days(attributes: Table, rules: OutcomeRules) -> dict[str, ibis.Value]:
+    """An order's ship-by, delivery-deadline and non-delivery day numbers (as placed)."""
     placed = _day_number(attributes.placed_on)
     delivery_by = placed + ibis.coalesce(attributes.days_to_deliver,
                                          attributes.days_to_ship + rules.undated_delivery_days)
-    t = attributes.select("order_id", "supplier_id", known_day=_known_day(attributes.known_at),
-                          ship_by_day=placed + attributes.days_to_ship, delivery_by_day=delivery_by,
-                          decided_day=delivery_by + rules.non_delivery_days)
-    t = t.left_join(cancelled, "order_id").select(*t.columns, "cancelled_day")
-    return t.left_join(firsts, "order_id").select(*t.columns, "shipped_day", "delivered_day")
+    return {"ship_by_day": placed + attributes.days_to_ship, "delivery_by_day": delivery_by,
+            "decided_day": delivery_by + rules.non_delivery_days}
 
 
 def _overdue_flows(events: Table, deadline: str, done: str) -> Table:
@@ -305,7 +319,39 @@ def _event_sums(events: Table, name: str, columns: list[str], day=None, value=No
 def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Table, disputes: Table,
                    rules: OutcomeRules = CONTRACT_RULES) -> Table:
     """One row per supplier x day number with any evidence: x_<m>, n_<m> for each metric
-    of FACT_EVIDENCE, each event of EVENTS and each stock of STOCKS, in integer millionths."""
+    of FACT_EVIDENCE, each event of EVENTS and each stock of STOCKS, in integer millionths.
+    `attributes`: `orders_placed` or `order_attributes`."""
+    return _daily_evidence(facts, attributes, attributes, orders, shipments, disputes, rules)
+
+
+def daily_evidence_from(first: dt.date, facts: Table, placed: Table, orders: Table, shipments: Table,
+                        disputes: Table, rules: OutcomeRules = CONTRACT_RULES) -> Table:
+    """The rows of `daily_evidence` of the days from `first` on, reading the facts of those
+    days and only the orders that can have evidence on them, each with all its versions,
+    shipments and disputes: those with a version of any of the three updated since `first`
+    began (every event is filed on the day a version became known), and those with a
+    deadline on or after it (the overdue stocks move on deadlines). A new buyer is filed
+    on its first order with the supplier: the pairs with an order known since `first` read
+    all their orders. What `first` misses is the caller's: an order whose first version
+    changed files its shipments and disputes on their own days (pipelines/risk/feature_store.py)."""
+    start = ibis.literal(first).cast("timestamp")
+    first_day = _day_number(ibis.literal(first))
+    touched = ibis.union(*(t.filter(t.updated_at >= start).select("order_id") for t in (orders, shipments, disputes)),
+                         distinct=True)
+    deadlines = _deadline_days(placed, rules)
+    due = placed.filter((placed.known_at >= start) | ibis.or_(*(d >= first_day for d in deadlines.values())))
+    relevant = placed.semi_join(ibis.union(touched, due.select("order_id"), distinct=True), "order_id")
+    pairs = placed.filter(_.known_at >= start).select("supplier_id", "buyer_id").distinct()
+    pair_orders = placed.semi_join(pairs, ["supplier_id", "buyer_id"])
+    daily = _daily_evidence(facts.filter(_.day >= first), relevant, pair_orders,
+                            *(t.semi_join(relevant, "order_id") for t in (orders, shipments, disputes)), rules)
+    return daily.filter(_.day_number >= first_day)
+
+
+def _daily_evidence(facts: Table, attributes: Table, pair_orders: Table, orders: Table, shipments: Table,
+                    disputes: Table, rules: OutcomeRules) -> Table:
+    """`daily_evidence`, the new buyers counted over `pair_orders` (every order of each
+    supplier x buyer pair it files)."""
     sums = {}
     for m in FACT_EVIDENCE:
         hit = facts.metric == m
@@ -313,7 +359,7 @@ def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Ta
         sums[f"n_{m}"] = hit.ifelse(_micro(facts.denominator), 0).sum().cast(_BIGINT)
     from_facts = facts.group_by(["supplier_id", "day"]).aggregate(**sums)
     from_facts = from_facts.select("supplier_id", *sums, day_number=_day_number(from_facts.day))
-    firsts = attributes.group_by(["supplier_id", "buyer_id"]).aggregate(first_known_at=_.known_at.min())
+    firsts = pair_orders.group_by(["supplier_id", "buyer_id"]).aggregate(first_known_at=_.known_at.min())
     disputed = dispute_events(disputes, attributes)
     shipped = shipment_events(shipments, attributes)
     overdue = overdue_events(orders, attributes, shipped, rules)
@@ -511,18 +557,20 @@ def feature_columns(settings: FeatureSettings) -> list[str]:
 
 
 def supplier_context(attributes: Table, sources: Sources, points: Table, months: list[dt.date],
-                     settings: FeatureSettings, cache: Cache = _no_cache) -> Table:
+                     settings: FeatureSettings, cache: Cache = _no_cache, daily: Table | None = None) -> Table:
     """One row per point (supplier_id, point_on): attributes, window evidence and shrunk
     rates of the supplier as known before point_on. `months` must hold the first day of
     every point's month (`month_starts`). `cache(name, table)` may materialise an
-    intermediate table (the pipeline's choice; the identity by default)."""
+    intermediate table (the pipeline's choice; the identity by default). `daily`: the
+    `daily_evidence` of these sources when the caller keeps it (computed otherwise)."""
     suppliers = sources.suppliers
     month_points = ibis.union(*(suppliers.select("supplier_id").distinct().mutate(point_on=ibis.literal(m))
                                 for m in months))
     points = points.select("supplier_id", "point_on").distinct()
     all_points = cache("risk_points", ibis.union(points, month_points, distinct=True))
-    daily = cache("risk_daily_evidence", daily_evidence(
-        sources.facts, attributes, sources.orders, sources.shipments, sources.disputes, settings.outcome_rules))
+    if daily is None:
+        daily = cache("risk_daily_evidence", daily_evidence(
+            sources.facts, attributes, sources.orders, sources.shipments, sources.disputes, settings.outcome_rules))
     evidence = cache("risk_evidence", evidence_before(daily, all_points, settings.windows))
     versions = cache("risk_versions", supplier_versions_before(suppliers, all_points))
     priors = cache("risk_priors", cohort_priors(evidence.filter(_.point_on.isin(months)),

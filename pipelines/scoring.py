@@ -45,7 +45,7 @@ SCHEMA_DDL = (
         order_id VARCHAR, orders_from_seq BIGINT, shipments_from_seq BIGINT, disputes_from_seq BIGINT,
         last_placed_at TIMESTAMP, last_due TIMESTAMP, last_disputed_at TIMESTAMP)""",
     "CREATE TABLE IF NOT EXISTS meta.facts_state (last_day DATE, load_seq BIGINT)",
-    PENDING_RELEASES_DDL,  # read by _first_stale_day; ingest writes it (a warehouse from before it has none)
+    PENDING_RELEASES_DDL,  # read by first_stale_day; ingest writes it (a warehouse from before it has none)
     # The span (models/metrics.EvidenceSpan) and windows (comma-separated days) that
     # features.buyer_evidence sums.
     "CREATE TABLE IF NOT EXISTS meta.buyer_evidence_state (as_of DATE, through DATE, windows VARCHAR)",
@@ -141,7 +141,7 @@ def update_facts(con: duckdb.DuckDBPyConnection, backend, as_of: dt.date, batch_
     """
     last_day, covered_seq = con.execute("SELECT max(last_day), max(load_seq) FROM meta.facts_state").fetchall()[0]
     newest_seq = con.execute("SELECT coalesce(max(load_seq), 0) FROM meta.load_ledger").fetchall()[0][0]
-    first = _first_stale_day(con, last_day, covered_seq or 0)
+    first = first_stale_day(con, last_day, covered_seq or 0)
     if first is None:
         return 0
     through = max(as_of, last_day) if last_day else as_of
@@ -252,7 +252,7 @@ def facts_between(staged: dict[str, ibis.Table], first: dt.date, through: dt.dat
     return supplier_day_facts(outcomes, first, through)
 
 
-def _first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date | None:
+def first_stale_day(con, last_day: dt.date | None, covered_seq: int) -> dt.date | None:
     """The first day whose facts must be (re)computed; None when there is no data at all.
 
     Versions staged since the facts covered `covered_seq`: those of newer files, and those

@@ -144,7 +144,7 @@ CREATE TABLE IF NOT EXISTS meta.landing_fingerprints (
 
 # Rows released from pending.<source> into staging keep the load_seq of the file they came
 # in, which the facts may already have covered: the score recomputes from the earliest day a
-# release brought in since (pipelines/scoring._first_stale_day), and reads its order spans
+# release brought in since (pipelines/scoring.first_stale_day), and reads its order spans
 # again from the earliest load_seq (_update_order_spans).
 PENDING_RELEASES_DDL = """
 CREATE TABLE IF NOT EXISTS meta.pending_releases (

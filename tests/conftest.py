@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -110,3 +111,24 @@ def prefect_api_url():
     with prefect_test_harness(server_startup_timeout=90):
         with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield PREFECT_API_URL.value()
+
+
+def withhold_a_supplier(paths: DataPaths) -> tuple[str, Callable[[], None]]:
+    """Take the first supplier's rows out of the supplier files: its orders (and their
+    shipments and disputes) wait in pending until its record lands. Returns the supplier id
+    and a function that lands the record (a file after the others)."""
+    supplier_files = sorted(paths.landing.glob("suppliers/*.csv"))
+    held, header, supplier = [], None, None
+    for path in supplier_files:
+        with path.open(newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+        supplier = supplier or rows[0][header.index("supplier_id")]
+        held += [row for row in rows if row[header.index("supplier_id")] == supplier]
+        with path.open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *(r for r in rows if r[header.index("supplier_id")] != supplier)])
+
+    def land() -> None:
+        with (paths.landing / "suppliers" / f"{supplier_files[-1].stem}-late.csv").open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *held])
+
+    return supplier, land

@@ -27,7 +27,7 @@ from models.risk_features import (
     FeatureSettings, Sources, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
     supplier_context, supplier_versions_before, typical_orders,
 )
-from pipelines.risk import latent_state
+from pipelines.risk import feature_store, latent_state
 from pipelines.scoring import ensure_scoring_schema, ibis_backend, update_facts
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
@@ -48,6 +48,16 @@ def refresh_facts(paths: DataPaths, config: Config, through: dt.date) -> None:
         ensure_scoring_schema(con)
         with transaction(con):
             update_facts(con, ibis_backend(con), through, config.warehouse.facts_batch_orders)
+    finally:
+        con.close()
+
+
+def refresh_feature_store(paths: DataPaths, config: Config, through: dt.date) -> feature_store.Refreshed:
+    """Bring the kept orders as placed and daily evidence up to `through` (pipelines/risk/feature_store.py)."""
+    con = connect(paths, memory_limit=config.warehouse.memory_limit)
+    try:
+        with transaction(con):
+            return feature_store.refresh(con, ibis_backend(con), through, feature_settings(config).outcome_rules)
     finally:
         con.close()
 
@@ -84,10 +94,15 @@ class RiskData:
         self.backend.create_table(temp, table, temp=True)
         return self.backend.table(temp)
 
+    def _kept(self, through: dt.date) -> bool:
+        """Whether the feature store holds the orders as placed and daily evidence through `through`."""
+        return feature_store.usable(self.con, through, self.settings.outcome_rules)
+
     def _attributes(self, through: dt.date) -> ibis.Table:
         """Every order known by the end of `through`, as placed, with its buyer history."""
+        placed = self.backend.table(feature_store.PLACED, database="features") if self._kept(through) else None
         return self._cache("risk_attributes", order_attributes(self.tables["orders"], self.tables["disputes"],
-                                                             through, self._cache))
+                                                             through, self._cache, placed))
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed, but
@@ -124,8 +139,9 @@ class RiskData:
             orders["typical"] = typical_orders(attributes, known, through, typical_lookback_days)
             points.append(known.select("supplier_id", "point_on"))
             months.add(day.replace(day=1))
+        daily = self.backend.table(feature_store.DAILY, database="features") if self._kept(through) else None
         context = supplier_context(attributes, self.sources, ibis.union(*points), sorted(months), self.settings,
-                                   self._cache)
+                                   self._cache, daily)
         frames = {name: self._collect(order_features(t, context, self.settings)) for name, t in orders.items()}
         if "placed" in frames:
             log.info("features of %s orders placed %s..%s", frames["placed"].height, placed_from, through)

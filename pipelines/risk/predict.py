@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from models.risk_features import CALENDAR_FEATURES
 from pipelines.risk import evaluation, latent_state, model, registry
-from pipelines.risk.dataset import RiskData, feature_names, refresh_facts
+from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, refresh_feature_store
 from pipelines.settings import Config, DataPaths
 from pipelines.warehouse import connect, transaction
 
@@ -51,6 +51,7 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
                     "date is not what a run on that date could have known", current.version, trained_as_of, as_of)
     names = feature_names(config)
     refresh_facts(paths, config, as_of)
+    refresh_feature_store(paths, config, as_of)
     risk = config.risk
     streams = registry.latent_streams(current)
     with RiskData(paths, config) as data:

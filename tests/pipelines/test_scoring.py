@@ -5,7 +5,6 @@ order spans and the buyer evidence kept from run to run equal those computed fro
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import shutil
@@ -20,7 +19,7 @@ from pipelines.scoring import (STAGED_EVENTS, _day_batches, _oldest_seqs_decidab
                                policy_from, score, update_facts)
 from pipelines.settings import DataPaths
 from pipelines.warehouse import connect, transaction
-from tests.conftest import copy_landing, query
+from tests.conftest import copy_landing, query, withhold_a_supplier
 
 
 def facts_after_update(paths: DataPaths, batch_orders: int) -> tuple[list[tuple], list[tuple]]:
@@ -239,20 +238,10 @@ def test_facts_of_orders_released_from_pending_after_a_run_are_computed(small_ma
     # wait in pending meanwhile, then are staged with their own files' load_seq, which the
     # facts had already covered.
     paths = copy_landing(small_marketplace, DataPaths(tmp_path / "late supplier"))
-    supplier_files = sorted(paths.landing.glob("suppliers/*.csv"))
-    held, header, supplier = [], None, None
-    for path in supplier_files:
-        with path.open(newline="") as handle:
-            header, *rows = list(csv.reader(handle))
-        supplier = supplier or rows[0][header.index("supplier_id")]
-        kept = [row for row in rows if row[header.index("supplier_id")] != supplier]
-        held += [row for row in rows if row[header.index("supplier_id")] == supplier]
-        with path.open("w", newline="") as handle:
-            csv.writer(handle).writerows([header, *kept])
+    supplier, land_its_record = withhold_a_supplier(paths)
     last = latest_data_day(ingest_then_score(paths, config))
     waiting = query(paths, "SELECT count(*) FROM pending.orders")[0][0]
-    with (paths.landing / "suppliers" / f"{supplier_files[-1].stem}-late.csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([header, *held])
+    land_its_record()
     ingest_then_score(paths, config, last)
 
     one_pass = copy_landing(small_marketplace, DataPaths(tmp_path / "one pass"))

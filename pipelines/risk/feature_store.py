@@ -1,0 +1,151 @@
+"""The risk features' orders as placed and daily evidence, kept from one scoring run to the next.
+
+Scoring asks for the features of the last month's orders and of each supplier's typical
+order, and both read every order as placed and every day's evidence of the history
+(models/risk_features.py): computed afresh, a daily run cost as much as the history is
+long. They are kept here as of a day (`through`) and of the versions staged by then
+(`load_seq`), and brought up to date by the next run (`refresh`):
+
+- the orders as placed are recomputed for the orders with a version staged or released
+  from pending since, or that its newer day lets in (a version or a placement after the
+  kept day), and replaced where they changed;
+- the daily evidence is recomputed from the first day it can have changed on, and
+  replaced from that day on (`models.risk_features.daily_evidence_from`). That day is the
+  earliest of the day after the kept one; the earliest `updated_at` of the versions
+  staged or released since (every event is filed on the day a version became known, or on
+  a deadline of the order as placed); and, for an order whose row as placed changed or is
+  new, its first version's day and its shipments' and disputes' earliest `updated_at`:
+  they are filed on their own days, which may come before the order's.
+
+Grain: `features.risk_orders_placed` one row per order (`orders_placed`);
+`features.risk_daily_evidence` one row per supplier x day number (`daily_evidence`);
+`meta.risk_feature_store` one row: through, load_seq, rules (the outcome rules the
+evidence was computed under, as JSON: others rebuild it). A run for a day before the
+kept one (a backfill) computes its own and leaves the store alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import duckdb
+import ibis
+from ibis import _
+
+from models.outcomes import OutcomeRules
+from models.risk_features import daily_evidence, daily_evidence_from, orders_placed
+from pipelines.engines import drop_checkpoints, duckdb_checkpoint
+from pipelines.scoring import STAGED_EVENTS, first_stale_day
+from pipelines.warehouse import table_exists
+
+log = logging.getLogger(__name__)
+STATE_DDL = "CREATE TABLE IF NOT EXISTS meta.risk_feature_store (through DATE, load_seq BIGINT, rules VARCHAR)"
+PLACED, DAILY = "risk_orders_placed", "risk_daily_evidence"
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What the store holds: the orders as placed by the end of `through` and the daily
+    evidence, from the versions staged up to `load_seq`, under the outcome rules `rules`."""
+
+    through: dt.date
+    load_seq: int
+    rules: str
+
+
+def rules_key(rules: OutcomeRules) -> str:
+    return json.dumps(dataclasses.asdict(rules), sort_keys=True)
+
+
+def kept(con: duckdb.DuckDBPyConnection) -> Kept | None:
+    """The store's state; None when nothing is kept."""
+    if not all(table_exists(con, schema, name) for schema, name in
+               (("meta", "risk_feature_store"), ("features", PLACED), ("features", DAILY))):
+        return None
+    rows = con.execute("SELECT through, load_seq, rules FROM meta.risk_feature_store").fetchall()
+    return Kept(*rows[0]) if rows else None
+
+
+def usable(con: duckdb.DuckDBPyConnection, through: dt.date, rules: OutcomeRules) -> bool:
+    """Whether the store holds what a run through `through` under `rules` would compute."""
+    state = kept(con)
+    return state is not None and state.through == through and state.rules == rules_key(rules) and \
+        state.load_seq == _newest_seq(con)
+
+
+class Refreshed(NamedTuple):
+    """What `refresh` did ("built", "updated", "current", "aside": left for a run on an
+    earlier day) and, when it updated, the first day whose daily evidence it recomputed."""
+
+    action: str
+    first: dt.date | None = None
+
+
+def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: OutcomeRules) -> Refreshed:
+    """Bring the store up to `through` and every staged version (the caller's transaction;
+    the daily facts must be up to date)."""
+    con.execute(STATE_DDL)
+    state, newest = kept(con), _newest_seq(con)
+    if state is not None and state.rules == rules_key(rules):
+        if through < state.through:
+            log.info("risk feature store kept through %s: a run for %s computes its own", state.through, through)
+            return Refreshed("aside")
+        if through == state.through and newest == state.load_seq:
+            return Refreshed("current")
+    staged = {n: backend.table(n, database="staging") for n in STAGED_EVENTS}
+    facts = backend.table("supplier_day_facts", database="features")
+    if state is None or state.rules != rules_key(rules):
+        backend.create_table(PLACED, orders_placed(staged["orders"], through), database="features", overwrite=True)
+        placed = backend.table(PLACED, database="features")
+        backend.create_table(DAILY, daily_evidence(facts, placed, *staged.values(), rules), database="features",
+                             overwrite=True)
+        done = Refreshed("built")
+    else:
+        checkpoint = duckdb_checkpoint(backend)
+        first = _update_placed(con, backend, staged, state, through, checkpoint)
+        placed = backend.table(PLACED, database="features")
+        recomputed = checkpoint(daily_evidence_from(first, facts, placed, *staged.values(), rules), "daily_from")
+        first_day = (first - dt.date(1970, 1, 1)).days
+        con.execute(f"DELETE FROM features.{DAILY} WHERE day_number >= ?", [first_day])
+        backend.insert(DAILY, recomputed, database="features")
+        drop_checkpoints(con)
+        done = Refreshed("updated", first)
+    con.execute("DELETE FROM meta.risk_feature_store")
+    con.execute("INSERT INTO meta.risk_feature_store VALUES (?, ?, ?)", [through, newest, rules_key(rules)])
+    log.info("risk feature store %s through %s%s", done.action, through,
+             f", the daily evidence from {done.first}" if done.first else "")
+    return done
+
+
+def _newest_seq(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT coalesce(max(load_seq), 0) FROM meta.load_ledger").fetchall()[0][0]
+
+
+def _update_placed(con, backend, staged: dict[str, ibis.Table], state: Kept, through: dt.date,
+                   checkpoint) -> dt.date:
+    """Replace the kept orders as placed that changed; returns the first day whose daily
+    evidence can have changed (see the module's docstring)."""
+    released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
+                           [state.load_seq]).fetchall()[0][0]
+    since = state.load_seq + 1 if released is None else min(state.load_seq + 1, released)
+    kept_end = ibis.literal(state.through + dt.timedelta(days=1)).cast("timestamp")
+    orders = staged["orders"]
+    candidates = orders.filter((_.load_seq >= since) | (_.updated_at >= kept_end) | (_.placed_at >= kept_end))
+    candidates = candidates.select("order_id").distinct()
+    fresh = checkpoint(orders_placed(orders.semi_join(candidates, "order_id"), through), "placed_fresh")
+    old = backend.table(PLACED, database="features").semi_join(candidates, "order_id")
+    changed = checkpoint(ibis.union(fresh.difference(old), old.difference(fresh)), "placed_changed")
+    name = changed.get_name()
+    own = " UNION ALL ".join([f"SELECT min(known_at)::DATE AS d FROM {name}"] + [
+        f"SELECT min(updated_at)::DATE FROM staging.{n} WHERE order_id IN (SELECT order_id FROM {name})"
+        for n in ("shipments", "disputes")])
+    changed_from = con.execute(f"SELECT min(d) FROM ({own})").fetchall()[0][0]
+    first = first_stale_day(con, state.through, state.load_seq)
+    con.execute(f"DELETE FROM features.{PLACED} WHERE order_id IN (SELECT order_id FROM {name})")
+    backend.insert(PLACED, fresh.semi_join(changed.select("order_id"), "order_id"), database="features")
+    return first if changed_from is None else min(first, changed_from)
