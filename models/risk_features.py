@@ -152,19 +152,25 @@ def orders_placed(orders: Table, through: dt.date) -> Table:
 
 
 def order_attributes(orders: Table, disputes: Table, through: dt.date, cache: Cache = _no_cache,
-                     placed: Table | None = None) -> Table:
-    """One row per order known by the end of `through`: `orders_placed` (or `placed`, when
-    given: the same rows, kept), buyer_prior_orders: how many orders of the same buyer with
-    the same supplier had been recorded (first version) strictly before this one was placed,
-    and the buyer's history with every supplier as recorded before the day it was placed
-    began (BUYER_HISTORY). `cache(name, table)` may materialise the orders as placed, which
-    the buyer histories read four times."""
+                     placed: Table | None = None, asked: Table | None = None) -> Table:
+    """One row per order known by the end of `through` (of `asked`, when given: some rows
+    of `placed`): `orders_placed` (or `placed`, when given: the same rows, kept),
+    buyer_prior_orders: how many orders of the same buyer with the same supplier had been
+    recorded (first version) strictly before this one was placed, and the buyer's history
+    with every supplier as recorded before the day it was placed began (BUYER_HISTORY).
+    `cache(name, table)` may materialise the orders as placed, which the buyer histories
+    read four times."""
     end = ibis.literal(through + dt.timedelta(days=1)).cast("timestamp")
-    attributes = cache("risk_orders_placed", orders_placed(orders, through)) if placed is None else placed
-    history = _history_before(attributes, _supplier_buyer_flows(attributes), ["supplier_id", "buyer_id"],
+    placed = cache("risk_orders_placed", orders_placed(orders, through)) if placed is None else placed
+    pairs, buyers = placed, placed
+    if asked is not None:  # only the histories of the asked orders' pairs and buyers are read
+        pairs = placed.semi_join(asked.select("supplier_id", "buyer_id").distinct(), ["supplier_id", "buyer_id"])
+        buyers = placed.semi_join(asked.select("buyer_id").distinct(), "buyer_id")
+    attributes = placed if asked is None else asked
+    history = _history_before(attributes, _supplier_buyer_flows(pairs), ["supplier_id", "buyer_id"],
                               attributes.placed_at)
     # as the supplier's evidence: what was recorded before the order's day began
-    buyer = _history_before(attributes, _buyer_flows(orders, attributes, disputes, end), ["buyer_id"],
+    buyer = _history_before(attributes, _buyer_flows(orders, buyers, disputes, end), ["buyer_id"],
                             attributes.placed_on.cast("timestamp"))
     return attributes.join(history, "order_id").join(buyer, "order_id")
 

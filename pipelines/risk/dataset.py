@@ -100,9 +100,10 @@ class RiskData:
 
     def _attributes(self, through: dt.date) -> ibis.Table:
         """Every order known by the end of `through`, as placed, with its buyer history."""
-        placed = self.backend.table(feature_store.PLACED, database="features") if self._kept(through) else None
+        if self._kept(through):
+            return self.backend.table(feature_store.ATTRIBUTES, database="features")
         return self._cache("risk_attributes", order_attributes(self.tables["orders"], self.tables["disputes"],
-                                                             through, self._cache, placed))
+                                                             through, self._cache))
 
     def order_features(self, first: dt.date, last: dt.date) -> pl.DataFrame:
         """Features of the orders placed from first to last, each as known when placed, but

@@ -17,7 +17,7 @@ long. They are kept here as of a day (`through`) and of the versions staged by t
   new, its first version's day and its shipments' and disputes' earliest `updated_at`:
   they are filed on their own days, which may come before the order's.
 
-Grain: `features.risk_orders_placed` one row per order (`orders_placed`);
+Grain: `features.risk_order_attributes` one row per order (`order_attributes`);
 `features.risk_daily_evidence` one row per supplier x day number (`daily_evidence`);
 `meta.risk_feature_store` one row: through, load_seq, rules (the outcome rules the
 evidence was computed under, as JSON: others rebuild it). A run for a day before the
@@ -38,14 +38,14 @@ import ibis
 from ibis import _
 
 from models.outcomes import OutcomeRules
-from models.risk_features import daily_evidence, daily_evidence_from, orders_placed
+from models.risk_features import daily_evidence, daily_evidence_from, order_attributes, orders_placed
 from pipelines.engines import drop_checkpoints, duckdb_checkpoint
 from pipelines.scoring import STAGED_EVENTS, first_stale_day
 from pipelines.warehouse import table_exists
 
 log = logging.getLogger(__name__)
 STATE_DDL = "CREATE TABLE IF NOT EXISTS meta.risk_feature_store (through DATE, load_seq BIGINT, rules VARCHAR)"
-PLACED, DAILY = "risk_orders_placed", "risk_daily_evidence"
+ATTRIBUTES, DAILY = "risk_order_attributes", "risk_daily_evidence"
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def rules_key(rules: OutcomeRules) -> str:
 def kept(con: duckdb.DuckDBPyConnection) -> Kept | None:
     """The store's state; None when nothing is kept."""
     if not all(table_exists(con, schema, name) for schema, name in
-               (("meta", "risk_feature_store"), ("features", PLACED), ("features", DAILY))):
+               (("meta", "risk_feature_store"), ("features", ATTRIBUTES), ("features", DAILY))):
         return None
     rows = con.execute("SELECT through, load_seq, rules FROM meta.risk_feature_store").fetchall()
     return Kept(*rows[0]) if rows else None
@@ -99,22 +99,23 @@ def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: Ou
             return Refreshed("current")
     staged = {n: backend.table(n, database="staging") for n in STAGED_EVENTS}
     facts = backend.table("supplier_day_facts", database="features")
+    checkpoint = duckdb_checkpoint(backend)
     if state is None or state.rules != rules_key(rules):
-        backend.create_table(PLACED, orders_placed(staged["orders"], through), database="features", overwrite=True)
-        placed = backend.table(PLACED, database="features")
-        backend.create_table(DAILY, daily_evidence(facts, placed, *staged.values(), rules), database="features",
+        backend.create_table(ATTRIBUTES, order_attributes(staged["orders"], staged["disputes"], through,
+                                                          lambda name, table: checkpoint(table, name)),
+                             database="features", overwrite=True)
+        attributes = backend.table(ATTRIBUTES, database="features")
+        backend.create_table(DAILY, daily_evidence(facts, attributes, *staged.values(), rules), database="features",
                              overwrite=True)
         done = Refreshed("built")
     else:
-        checkpoint = duckdb_checkpoint(backend)
-        first = _update_placed(con, backend, staged, state, through, checkpoint)
-        placed = backend.table(PLACED, database="features")
-        recomputed = checkpoint(daily_evidence_from(first, facts, placed, *staged.values(), rules), "daily_from")
-        first_day = (first - dt.date(1970, 1, 1)).days
-        con.execute(f"DELETE FROM features.{DAILY} WHERE day_number >= ?", [first_day])
+        first = _update_attributes(con, backend, staged, state, through, checkpoint)
+        attributes = backend.table(ATTRIBUTES, database="features")
+        recomputed = checkpoint(daily_evidence_from(first, facts, attributes, *staged.values(), rules), "daily_from")
+        con.execute(f"DELETE FROM features.{DAILY} WHERE day_number >= ?", [(first - dt.date(1970, 1, 1)).days])
         backend.insert(DAILY, recomputed, database="features")
-        drop_checkpoints(con)
         done = Refreshed("updated", first)
+    drop_checkpoints(con)
     con.execute("DELETE FROM meta.risk_feature_store")
     con.execute("INSERT INTO meta.risk_feature_store VALUES (?, ?, ?)", [through, newest, rules_key(rules)])
     log.info("risk feature store %s through %s%s", done.action, through,
@@ -126,10 +127,12 @@ def _newest_seq(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(load_seq), 0) FROM meta.load_ledger").fetchall()[0][0]
 
 
-def _update_placed(con, backend, staged: dict[str, ibis.Table], state: Kept, through: dt.date,
-                   checkpoint) -> dt.date:
-    """Replace the kept orders as placed that changed; returns the first day whose daily
-    evidence can have changed (see the module's docstring)."""
+def _update_attributes(con, backend, staged: dict[str, ibis.Table], state: Kept, through: dt.date,
+                       checkpoint) -> dt.date:
+    """Bring the kept order attributes up to `through`; returns the first day whose daily
+    evidence can have changed (see the module's docstring). The orders as placed are
+    replaced where they changed; the buyer histories are recomputed for those orders and
+    the orders placed from that day on: every event they count was recorded since."""
     released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
                            [state.load_seq]).fetchall()[0][0]
     since = state.load_seq + 1 if released is None else min(state.load_seq + 1, released)
@@ -138,14 +141,29 @@ def _update_placed(con, backend, staged: dict[str, ibis.Table], state: Kept, thr
     candidates = orders.filter((_.load_seq >= since) | (_.updated_at >= kept_end) | (_.placed_at >= kept_end))
     candidates = candidates.select("order_id").distinct()
     fresh = checkpoint(orders_placed(orders.semi_join(candidates, "order_id"), through), "placed_fresh")
-    old = backend.table(PLACED, database="features").semi_join(candidates, "order_id")
-    changed = checkpoint(ibis.union(fresh.difference(old), old.difference(fresh)), "placed_changed")
+    kept_rows = backend.table(ATTRIBUTES, database="features")
+    placed = kept_rows.select(*fresh.columns)
+    old = placed.semi_join(candidates, "order_id")
+    changed = checkpoint(ibis.union(fresh.difference(old), old.difference(fresh)).select("order_id").distinct(),
+                         "placed_changed")
     name = changed.get_name()
-    own = " UNION ALL ".join([f"SELECT min(known_at)::DATE AS d FROM {name}"] + [
+    own = " UNION ALL ".join([f"SELECT min(known_at)::DATE AS d FROM features.{ATTRIBUTES} "
+                              f"WHERE order_id IN (SELECT order_id FROM {name})",
+                              f"SELECT min(known_at)::DATE FROM {fresh.get_name()} "
+                              f"WHERE order_id IN (SELECT order_id FROM {name})"] + [
         f"SELECT min(updated_at)::DATE FROM staging.{n} WHERE order_id IN (SELECT order_id FROM {name})"
         for n in ("shipments", "disputes")])
     changed_from = con.execute(f"SELECT min(d) FROM ({own})").fetchall()[0][0]
     first = first_stale_day(con, state.through, state.load_seq)
-    con.execute(f"DELETE FROM features.{PLACED} WHERE order_id IN (SELECT order_id FROM {name})")
-    backend.insert(PLACED, fresh.semi_join(changed.select("order_id"), "order_id"), database="features")
-    return first if changed_from is None else min(first, changed_from)
+    first = first if changed_from is None else min(first, changed_from)
+    # the changed orders as placed first, their histories to come with the others'
+    con.execute(f"DELETE FROM features.{ATTRIBUTES} WHERE order_id IN (SELECT order_id FROM {name})")
+    history = {c: ibis.null(kept_rows[c].type()) for c in kept_rows.columns if c not in fresh.columns}
+    backend.insert(ATTRIBUTES, fresh.semi_join(changed, "order_id").mutate(**history).select(*kept_rows.columns),
+                   database="features")
+    asked = checkpoint(placed.filter((_.placed_on >= first) | _.order_id.isin(changed.order_id)), "asked")
+    recomputed = checkpoint(order_attributes(orders, staged["disputes"], through, placed=placed, asked=asked),
+                            "attributes_from")
+    con.execute(f"DELETE FROM features.{ATTRIBUTES} WHERE order_id IN (SELECT order_id FROM {asked.get_name()})")
+    backend.insert(ATTRIBUTES, recomputed.select(*kept_rows.columns), database="features")
+    return first

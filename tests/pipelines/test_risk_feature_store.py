@@ -14,7 +14,7 @@ import ibis
 import polars as pl
 
 from models.outcomes import CONTRACT_RULES, OutcomeRules
-from models.risk_features import daily_evidence, orders_placed
+from models.risk_features import daily_evidence, order_attributes
 from pipelines.ingest import ingest
 from pipelines.risk import feature_store
 from pipelines.risk.dataset import RiskData, refresh_facts, refresh_feature_store
@@ -52,10 +52,10 @@ def kept_and_scratch(paths: DataPaths, through: dt.date, rules: OutcomeRules = C
     try:
         backend = ibis_backend(con)
         staged = [backend.table(n, database="staging") for n in ("orders", "shipments", "disputes")]
-        placed = orders_placed(staged[0], through)
+        attributes = order_attributes(staged[0], staged[2], through)
         facts = backend.table("supplier_day_facts", database="features")
-        scratch = {feature_store.PLACED: placed, feature_store.DAILY: daily_evidence(
-            facts, placed, *staged, rules)}
+        scratch = {feature_store.ATTRIBUTES: attributes, feature_store.DAILY: daily_evidence(
+            facts, attributes, *staged, rules)}
 
         def rows(sql: str) -> list[tuple]:
             return con.execute(f"SELECT * FROM ({sql}) ORDER BY ALL").fetchall()
@@ -108,7 +108,7 @@ def test_orders_released_from_pending_after_a_run_enter_the_store(small_marketpl
     done = run(paths, config, last)
     assert done.action == "updated" and done.first < last - dt.timedelta(days=100)
     assert_store_is_scratch(paths, last)
-    kept, _ = kept_and_scratch(paths, last)[feature_store.PLACED]
+    kept, _ = kept_and_scratch(paths, last)[feature_store.ATTRIBUTES]
     assert sum(row[1] == supplier for row in kept) > 10
 
 
@@ -180,3 +180,38 @@ def test_an_order_placed_after_the_kept_day_files_its_earlier_shipment_on_the_sh
     refresh_facts(paths, config, last)
     assert refresh_feature_store(paths, config, last) == feature_store.Refreshed("updated", shipped_on)
     assert_store_is_scratch(paths, last)
+
+
+def test_a_dispute_recorded_late_moves_the_buyer_history_of_the_orders_placed_after_it(small_marketplace, tmp_path,
+                                                                                        config):
+    # A late file brings a dispute on a buyer's order, recorded before the buyer's next order
+    # was placed and before the kept day: that next order's history (disputes opened before
+    # it) changes, though the order itself did not.
+    paths = copy_landing(small_marketplace, DataPaths(tmp_path / "data"))
+    assert ingest(paths, config).passed
+    last = latest_data_day(paths)
+    kept_day = last - dt.timedelta(days=20)
+    refresh_facts(paths, config, kept_day)
+    refresh_feature_store(paths, config, kept_day)
+    with duckdb.connect(str(paths.warehouse)) as con:
+        earlier, later, placed = con.execute(
+            "SELECT a.order_id, b.order_id, a.placed_at FROM features.risk_order_attributes AS a "
+            "JOIN features.risk_order_attributes AS b USING (buyer_id) WHERE b.placed_on < ? "
+            "AND b.placed_at > a.placed_at + INTERVAL 3 DAY ORDER BY b.placed_at DESC LIMIT 1",
+            [kept_day - dt.timedelta(days=5)]).fetchall()[0]
+        seq = con.execute("SELECT max(load_seq) FROM meta.load_ledger").fetchall()[0][0] + 1
+        con.execute("INSERT INTO meta.load_ledger SELECT * REPLACE (? AS load_seq, 'late-dispute' AS load_id) "
+                    "FROM meta.load_ledger WHERE source = 'disputes' LIMIT 1", [seq])
+        con.execute("INSERT INTO staging.disputes SELECT * REPLACE ('late-dispute' AS dispute_id, ? AS order_id, "
+                    "? AS opened_at, 'open' AS status, NULL AS outcome, ? AS updated_at, ? AS load_seq, "
+                    "'late-dispute' AS load_id) FROM staging.disputes LIMIT 1",
+                    [earlier, placed + dt.timedelta(days=1), placed + dt.timedelta(days=1), seq])
+        before = con.execute("SELECT buyer_disputes_opened FROM features.risk_order_attributes WHERE order_id = ?",
+                             [later]).fetchall()[0][0]
+    refresh_facts(paths, config, last)
+    done = refresh_feature_store(paths, config, last)
+    assert done == feature_store.Refreshed("updated", (placed + dt.timedelta(days=1)).date())
+    assert_store_is_scratch(paths, last)
+    with duckdb.connect(str(paths.warehouse), read_only=True) as con:
+        assert con.execute("SELECT buyer_disputes_opened FROM features.risk_order_attributes WHERE order_id = ?",
+                           [later]).fetchall()[0][0] == before + 1
