@@ -432,6 +432,24 @@ def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Ta
     return wide.select("supplier_id", "point_on", **sums)
 
 
+def evidence_opening(daily: Table, opened: dt.date) -> Table:
+    """One row per supplier with daily evidence before `opened`: its sums over those days."""
+    before = daily.filter(_.day_number < _day_number(ibis.literal(opened)))
+    return before.group_by("supplier_id").aggregate(
+        **{c: before[c].sum().cast(_BIGINT) for c in daily.columns if c not in ("supplier_id", "day_number")})
+
+
+def opened_daily_evidence(daily: Table, opening: Table, opened: dt.date) -> Table:
+    """The daily evidence from `opened` on, and the `evidence_opening` before it as one day
+    (the day before `opened`): `evidence_before` gives the same sums from it at points whose
+    longest window starts on or after `opened`, reading the days since instead of the history."""
+    opened_day = _day_number(ibis.literal(opened))
+    values = [c for c in daily.columns if c not in ("supplier_id", "day_number")]
+    since = daily.filter(_.day_number >= opened_day).select("supplier_id", "day_number", *values)
+    return ibis.union(since, opening.select("supplier_id", day_number=opened_day - 1,
+                                            **{c: opening[c].cast("int64") for c in values}))
+
+
 def _next_keys(days: Table, keys: Table) -> Table:
     """day_number, key: each day number with the first key after it (days after the last
     key have none and are left out). Both sides are small: the distinct days and keys."""

@@ -24,8 +24,8 @@ from models.latent_rate import (
 )
 from models.outcomes import order_outcomes
 from models.risk_features import (
-    FeatureSettings, Sources, feature_columns, month_starts, order_attributes, order_features, order_labels, snapshot_points,
-    supplier_context, supplier_versions_before, typical_orders,
+    FeatureSettings, Sources, feature_columns, month_starts, opened_daily_evidence, order_attributes, order_features,
+    order_labels, snapshot_points, supplier_context, supplier_versions_before, typical_orders,
 )
 from pipelines.risk import feature_store, latent_state
 from pipelines.scoring import ensure_scoring_schema, ibis_backend, update_facts
@@ -53,11 +53,16 @@ def refresh_facts(paths: DataPaths, config: Config, through: dt.date) -> None:
 
 
 def refresh_feature_store(paths: DataPaths, config: Config, through: dt.date) -> feature_store.Refreshed:
-    """Bring the kept orders as placed and daily evidence up to `through` (pipelines/risk/feature_store.py)."""
+    """Bring the kept order attributes and daily evidence up to `through`, with the evidence
+    before the longest window of the first month a scoring run through it asks for summed
+    per supplier (pipelines/risk/feature_store.py)."""
+    first_month = (through - dt.timedelta(days=config.risk.drift_days - 1)).replace(day=1)
+    settings = feature_settings(config)
     con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
         with transaction(con):
-            return feature_store.refresh(con, ibis_backend(con), through, feature_settings(config).outcome_rules)
+            return feature_store.refresh(con, ibis_backend(con), through, settings.outcome_rules,
+                                         first_month - dt.timedelta(days=max(settings.windows)))
     finally:
         con.close()
 
@@ -94,9 +99,21 @@ class RiskData:
         self.backend.create_table(temp, table, temp=True)
         return self.backend.table(temp)
 
-    def _kept(self, through: dt.date) -> bool:
-        """Whether the feature store holds the orders as placed and daily evidence through `through`."""
+    def _kept(self, through: dt.date) -> feature_store.Kept | None:
+        """The feature store's state when it holds the order attributes and daily evidence through `through`."""
         return feature_store.usable(self.con, through, self.settings.outcome_rules)
+
+    def _daily(self, through: dt.date, months: list[dt.date]) -> ibis.Table | None:
+        """The kept daily evidence through `through` (None when not kept), from the kept
+        opening on when the longest window of every point (in one of `months`) starts after it."""
+        kept = self._kept(through)
+        if kept is None:
+            return None
+        daily = self.backend.table(feature_store.DAILY, database="features")
+        if kept.opened > min(months) - dt.timedelta(days=max(self.settings.windows)):
+            return daily
+        return opened_daily_evidence(daily, self.backend.table(feature_store.OPENING, database="features"),
+                                     kept.opened)
 
     def _attributes(self, through: dt.date) -> ibis.Table:
         """Every order known by the end of `through`, as placed, with its buyer history."""
@@ -140,9 +157,8 @@ class RiskData:
             orders["typical"] = typical_orders(attributes, known, through, typical_lookback_days)
             points.append(known.select("supplier_id", "point_on"))
             months.add(day.replace(day=1))
-        daily = self.backend.table(feature_store.DAILY, database="features") if self._kept(through) else None
         context = supplier_context(attributes, self.sources, ibis.union(*points), sorted(months), self.settings,
-                                   self._cache, daily)
+                                   self._cache, self._daily(through, sorted(months)))
         frames = {name: self._collect(order_features(t, context, self.settings)) for name, t in orders.items()}
         if "placed" in frames:
             log.info("features of %s orders placed %s..%s", frames["placed"].height, placed_from, through)

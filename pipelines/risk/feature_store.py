@@ -38,24 +38,27 @@ import ibis
 from ibis import _
 
 from models.outcomes import OutcomeRules
-from models.risk_features import daily_evidence, daily_evidence_from, order_attributes, orders_placed
+from models.risk_features import daily_evidence, daily_evidence_from, evidence_opening, order_attributes, orders_placed
 from pipelines.engines import drop_checkpoints, duckdb_checkpoint
 from pipelines.scoring import STAGED_EVENTS, first_stale_day
 from pipelines.warehouse import table_exists
 
 log = logging.getLogger(__name__)
-STATE_DDL = "CREATE TABLE IF NOT EXISTS meta.risk_feature_store (through DATE, load_seq BIGINT, rules VARCHAR)"
-ATTRIBUTES, DAILY = "risk_order_attributes", "risk_daily_evidence"
+STATE_DDL = ("CREATE TABLE IF NOT EXISTS meta.risk_feature_store (through DATE, load_seq BIGINT, rules VARCHAR, "
+             "opened DATE)")
+ATTRIBUTES, DAILY, OPENING = "risk_order_attributes", "risk_daily_evidence", "risk_evidence_opening"
 
 
 @dataclass(frozen=True)
 class Kept:
-    """What the store holds: the orders as placed by the end of `through` and the daily
-    evidence, from the versions staged up to `load_seq`, under the outcome rules `rules`."""
+    """What the store holds: the order attributes by the end of `through` and the daily
+    evidence, from the versions staged up to `load_seq`, under the outcome rules `rules`;
+    and each supplier's evidence of the days before `opened`."""
 
     through: dt.date
     load_seq: int
     rules: str
+    opened: dt.date
 
 
 def rules_key(rules: OutcomeRules) -> str:
@@ -65,17 +68,20 @@ def rules_key(rules: OutcomeRules) -> str:
 def kept(con: duckdb.DuckDBPyConnection) -> Kept | None:
     """The store's state; None when nothing is kept."""
     if not all(table_exists(con, schema, name) for schema, name in
-               (("meta", "risk_feature_store"), ("features", ATTRIBUTES), ("features", DAILY))):
+               (("meta", "risk_feature_store"), ("features", ATTRIBUTES), ("features", DAILY),
+                ("features", OPENING))):
         return None
-    rows = con.execute("SELECT through, load_seq, rules FROM meta.risk_feature_store").fetchall()
+    rows = con.execute("SELECT through, load_seq, rules, opened FROM meta.risk_feature_store").fetchall()
     return Kept(*rows[0]) if rows else None
 
 
-def usable(con: duckdb.DuckDBPyConnection, through: dt.date, rules: OutcomeRules) -> bool:
-    """Whether the store holds what a run through `through` under `rules` would compute."""
+def usable(con: duckdb.DuckDBPyConnection, through: dt.date, rules: OutcomeRules) -> Kept | None:
+    """The store's state when it holds what a run through `through` under `rules` would compute."""
     state = kept(con)
-    return state is not None and state.through == through and state.rules == rules_key(rules) and \
-        state.load_seq == _newest_seq(con)
+    if state is not None and state.through == through and state.rules == rules_key(rules) and \
+            state.load_seq == _newest_seq(con):
+        return state
+    return None
 
 
 class Refreshed(NamedTuple):
@@ -86,16 +92,18 @@ class Refreshed(NamedTuple):
     first: dt.date | None = None
 
 
-def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: OutcomeRules) -> Refreshed:
-    """Bring the store up to `through` and every staged version (the caller's transaction;
-    the daily facts must be up to date)."""
+def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: OutcomeRules,
+            opening: dt.date) -> Refreshed:
+    """Bring the store up to `through` and every staged version, with the evidence before
+    `opening` summed per supplier (the caller's transaction; the daily facts must be up to
+    date)."""
     con.execute(STATE_DDL)
     state, newest = kept(con), _newest_seq(con)
     if state is not None and state.rules == rules_key(rules):
         if through < state.through:
             log.info("risk feature store kept through %s: a run for %s computes its own", state.through, through)
             return Refreshed("aside")
-        if through == state.through and newest == state.load_seq:
+        if through == state.through and newest == state.load_seq and opening == state.opened:
             return Refreshed("current")
     staged = {n: backend.table(n, database="staging") for n in STAGED_EVENTS}
     facts = backend.table("supplier_day_facts", database="features")
@@ -112,15 +120,42 @@ def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: Ou
         first = _update_attributes(con, backend, staged, state, through, checkpoint)
         attributes = backend.table(ATTRIBUTES, database="features")
         recomputed = checkpoint(daily_evidence_from(first, facts, attributes, *staged.values(), rules), "daily_from")
-        con.execute(f"DELETE FROM features.{DAILY} WHERE day_number >= ?", [(first - dt.date(1970, 1, 1)).days])
+        con.execute(f"DELETE FROM features.{DAILY} WHERE day_number >= ?", [_day(first)])
         backend.insert(DAILY, recomputed, database="features")
         done = Refreshed("updated", first)
+    if done.action == "built" or done.first < state.opened:
+        backend.create_table(OPENING, evidence_opening(backend.table(DAILY, database="features"), opening),
+                             database="features", overwrite=True)
+    elif opening != state.opened:
+        _move_opening(con, backend, state.opened, opening, checkpoint)
     drop_checkpoints(con)
     con.execute("DELETE FROM meta.risk_feature_store")
-    con.execute("INSERT INTO meta.risk_feature_store VALUES (?, ?, ?)", [through, newest, rules_key(rules)])
+    con.execute("INSERT INTO meta.risk_feature_store VALUES (?, ?, ?, ?)", [through, newest, rules_key(rules), opening])
     log.info("risk feature store %s through %s%s", done.action, through,
              f", the daily evidence from {done.first}" if done.first else "")
     return done
+
+
+def _move_opening(con, backend, opened: dt.date, opening: dt.date, checkpoint) -> None:
+    """Move the kept evidence before `opened` to the evidence before `opening`: add the days
+    between them (or take them out, when `opening` is earlier). Integer sums: exact."""
+    daily = backend.table(DAILY, database="features")
+    low, high = sorted((_day(opened), _day(opening)))
+    sign = 1 if opening > opened else -1
+    days = daily.filter((_.day_number >= low) & (_.day_number < high))
+    values = [c for c in daily.columns if c not in ("supplier_id", "day_number")]
+    change = checkpoint(days.group_by("supplier_id").aggregate(
+        **{c: (days[c].sum() * sign).cast("int64") for c in values}), "opening_change")
+    name = change.get_name()
+    con.execute(f"UPDATE features.{OPENING} AS o SET {', '.join(f'{c} = o.{c} + c.{c}' for c in values)} "
+                f"FROM {name} AS c WHERE o.supplier_id = c.supplier_id")
+    con.execute(f"INSERT INTO features.{OPENING} BY NAME SELECT c.* FROM {name} AS c "
+                f"ANTI JOIN features.{OPENING} AS o USING (supplier_id)")
+
+
+def _day(day: dt.date) -> int:
+    """A date's day number, as the daily evidence numbers days."""
+    return (day - dt.date(1970, 1, 1)).days
 
 
 def _newest_seq(con: duckdb.DuckDBPyConnection) -> int:
