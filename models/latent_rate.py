@@ -259,11 +259,16 @@ def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, aske
         state[resumed[0]], seen[resumed[0]] = resumed[1], True
     kept = None
     kernel, steps = _drift_stencil(stream.drift_sd_per_day)
+    # in place, into a second buffer: every supplier's row is rewritten every night, and new
+    # arrays each time cost about 40% of the filter's time at 20k suppliers (the same numbers)
+    spare, returning = np.empty_like(state), stream.return_per_day * start
     for d in range(days):
         if d > 0:  # the night before day d: drift, and a return to the prior for a few
             for _step in range(steps):
-                state = convolve1d(state, kernel, axis=1, mode="reflect")
-            state = (1.0 - stream.return_per_day) * state + stream.return_per_day * start
+                convolve1d(state, kernel, axis=1, mode="reflect", output=spare)
+                state, spare = spare, state
+            state *= 1.0 - stream.return_per_day
+            state += returning
         if d == keep_at:
             kept = (np.flatnonzero(seen), state[seen])
         rows = order[asked_at[d]:asked_at[d + 1]]
