@@ -329,28 +329,39 @@ def daily_evidence(facts: Table, attributes: Table, orders: Table, shipments: Ta
     return _daily_evidence(facts, attributes, attributes, orders, shipments, disputes, rules)
 
 
-def daily_evidence_from(first: dt.date, facts: Table, placed: Table, orders: Table, shipments: Table,
-                        disputes: Table, rules: OutcomeRules = CONTRACT_RULES) -> Table:
-    """The rows of `daily_evidence` of the days from `first` on, reading the facts of those
-    days and only the orders that can have evidence on them, each with all its versions,
-    shipments and disputes: those with a version of any of the three updated since `first`
-    began (every event is filed on the day a version became known), and those with a
-    deadline on or after it (the overdue stocks move on deadlines). A new buyer is filed
-    on its first order with the supplier: the pairs with an order known since `first` read
-    all their orders. What `first` misses is the caller's: an order whose first version
-    changed files its shipments and disputes on their own days (pipelines/risk/feature_store.py)."""
+def evidence_orders_from(first: dt.date, placed: Table, orders: Table, shipments: Table, disputes: Table,
+                         rules: OutcomeRules = CONTRACT_RULES) -> Table:
+    """order_id of the orders that can have evidence on or after `first`: those with a
+    version of any of the three updated since `first` began (every event is filed on the day
+    a version became known), and those with a deadline, or their first version, on or after
+    it (the overdue stocks move on deadlines)."""
     start = ibis.literal(first).cast("timestamp")
     first_day = _day_number(ibis.literal(first))
     touched = ibis.union(*(t.filter(t.updated_at >= start).select("order_id") for t in (orders, shipments, disputes)),
                          distinct=True)
     deadlines = _deadline_days(placed, rules)
     due = placed.filter((placed.known_at >= start) | ibis.or_(*(d >= first_day for d in deadlines.values())))
-    relevant = placed.semi_join(ibis.union(touched, due.select("order_id"), distinct=True), "order_id")
+    return placed.select("order_id").semi_join(ibis.union(touched, due.select("order_id"), distinct=True), "order_id")
+
+
+def daily_evidence_from(first: dt.date, facts: Table, placed: Table, orders: Table, shipments: Table,
+                        disputes: Table, rules: OutcomeRules = CONTRACT_RULES, relevant: Table | None = None) -> Table:
+    """The rows of `daily_evidence` of the days from `first` on, reading the facts of those
+    days and only the orders that can have evidence on them (`evidence_orders_from`, or
+    `relevant` when the caller has them), each with all its versions, shipments and
+    disputes (the caller may leave out versions of other orders). A new buyer is filed on
+    its first order with the supplier: the pairs with an order known since `first` read all
+    their orders. What `first` misses is the caller's: an order whose first version changed
+    files its shipments and disputes on their own days (pipelines/risk/feature_store.py)."""
+    start = ibis.literal(first).cast("timestamp")
+    if relevant is None:
+        relevant = evidence_orders_from(first, placed, orders, shipments, disputes, rules)
+    relevant = placed.semi_join(relevant, "order_id")
     pairs = placed.filter(_.known_at >= start).select("supplier_id", "buyer_id").distinct()
     pair_orders = placed.semi_join(pairs, ["supplier_id", "buyer_id"])
     daily = _daily_evidence(facts.filter(_.day >= first), relevant, pair_orders,
                             *(t.semi_join(relevant, "order_id") for t in (orders, shipments, disputes)), rules)
-    return daily.filter(_.day_number >= first_day)
+    return daily.filter(_.day_number >= _day_number(ibis.literal(first)))
 
 
 def _daily_evidence(facts: Table, attributes: Table, pair_orders: Table, orders: Table, shipments: Table,

@@ -38,9 +38,11 @@ import ibis
 from ibis import _
 
 from models.outcomes import OutcomeRules
-from models.risk_features import daily_evidence, daily_evidence_from, evidence_opening, order_attributes, orders_placed
+from models.risk_features import (
+    daily_evidence, daily_evidence_from, evidence_opening, evidence_orders_from, order_attributes, orders_placed,
+)
 from pipelines.engines import drop_checkpoints, duckdb_checkpoint
-from pipelines.scoring import STAGED_EVENTS, first_stale_day
+from pipelines.scoring import SPAN_SEQS, STAGED_EVENTS, first_stale_day
 from pipelines.warehouse import table_exists
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,12 @@ def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: Ou
     else:
         first = _update_attributes(con, backend, staged, state, through, checkpoint)
         attributes = backend.table(ATTRIBUTES, database="features")
-        recomputed = checkpoint(daily_evidence_from(first, facts, attributes, *staged.values(), rules), "daily_from")
+        relevant = checkpoint(evidence_orders_from(first, attributes, *staged.values(), rules), "evidence_orders")
+        # their versions only, from the oldest of them on (staged in load order: DuckDB skips the rest)
+        oldest = _oldest_seqs(con, relevant.get_name())
+        bounded = {n: t.filter(t.load_seq >= oldest[n]) for n, t in staged.items()}
+        recomputed = checkpoint(daily_evidence_from(first, facts, attributes, *bounded.values(), rules, relevant),
+                                "daily_from")
         con.execute(f"DELETE FROM features.{DAILY} WHERE day_number >= ?", [_day(first)])
         backend.insert(DAILY, recomputed, database="features")
         done = Refreshed("updated", first)
@@ -153,6 +160,17 @@ def _move_opening(con, backend, opened: dt.date, opening: dt.date, checkpoint) -
                 f"ANTI JOIN features.{OPENING} AS o USING (supplier_id)")
 
 
+def _oldest_seqs(con, orders: str) -> dict[str, int]:
+    """Per source, the oldest load_seq among the versions of the orders of table `orders`,
+    from features.order_spans (brought up to every staged version with the facts); past
+    every version when they have none there."""
+    columns = ", ".join(f"min({column})" for column in SPAN_SEQS.values())
+    found = con.execute(f"SELECT {columns} FROM features.order_spans WHERE order_id IN "
+                        f"(SELECT order_id FROM {orders})").fetchall()[0]
+    past = _newest_seq(con) + 1
+    return {source: past if seq is None else seq for source, seq in zip(SPAN_SEQS, found)}
+
+
 def _day(day: dt.date) -> int:
     """A date's day number, as the daily evidence numbers days."""
     return (day - dt.date(1970, 1, 1)).days
@@ -174,20 +192,22 @@ def _update_attributes(con, backend, staged: dict[str, ibis.Table], state: Kept,
     kept_end = ibis.literal(state.through + dt.timedelta(days=1)).cast("timestamp")
     orders = staged["orders"]
     candidates = orders.filter((_.load_seq >= since) | (_.updated_at >= kept_end) | (_.placed_at >= kept_end))
-    candidates = candidates.select("order_id").distinct()
-    fresh = checkpoint(orders_placed(orders.semi_join(candidates, "order_id"), through), "placed_fresh")
+    candidates = checkpoint(candidates.select("order_id").distinct(), "placed_candidates")
+    since_oldest = orders.filter(_.load_seq >= _oldest_seqs(con, candidates.get_name())["orders"])
+    fresh = checkpoint(orders_placed(since_oldest.semi_join(candidates, "order_id"), through), "placed_fresh")
     kept_rows = backend.table(ATTRIBUTES, database="features")
     placed = kept_rows.select(*fresh.columns)
     old = placed.semi_join(candidates, "order_id")
     changed = checkpoint(ibis.union(fresh.difference(old), old.difference(fresh)).select("order_id").distinct(),
                          "placed_changed")
     name = changed.get_name()
+    oldest = _oldest_seqs(con, name)
     own = " UNION ALL ".join([f"SELECT min(known_at)::DATE AS d FROM features.{ATTRIBUTES} "
                               f"WHERE order_id IN (SELECT order_id FROM {name})",
                               f"SELECT min(known_at)::DATE FROM {fresh.get_name()} "
                               f"WHERE order_id IN (SELECT order_id FROM {name})"] + [
-        f"SELECT min(updated_at)::DATE FROM staging.{n} WHERE order_id IN (SELECT order_id FROM {name})"
-        for n in ("shipments", "disputes")])
+        f"SELECT min(updated_at)::DATE FROM staging.{n} WHERE load_seq >= {oldest[n]} "
+        f"AND order_id IN (SELECT order_id FROM {name})" for n in ("shipments", "disputes")])
     changed_from = con.execute(f"SELECT min(d) FROM ({own})").fetchall()[0][0]
     first = first_stale_day(con, state.through, state.load_seq)
     first = first if changed_from is None else min(first, changed_from)
