@@ -13,13 +13,14 @@ What an order placed at t, on day d, sees was known before day d began:
   and delivery times, first orders of new buyers, and stocks (orders overdue, disputes
   open) as +1/-1 flows. These lead the facts, which see an order's defect only at its
   maturity, weeks after the order;
-- the sums are prefix sums per supplier at lookup days (a window is the difference of
-  two): the days between one lookup day and the next are summed into a bucket, and a
-  lookup adds its prefix of buckets as blocks of 2^j buckets, one per level at most
-  (`evidence_before`). Group-bys and equality joins (and one cross join of the distinct
-  days with the distinct lookup days): it runs on Spark as on DuckDB, in time linear in
-  the rows, where an inequality join of lookups to daily rows grows with the square of a
-  supplier's active days;
+- the sums come from one cumulative stream per supplier into which every lookup drops a
+  marker row (zero-valued, sorted after the evidence of the days before it): the running
+  total at a marker is the evidence before its day, and a window is the difference of two
+  markers. The days between one marker and the next are summed first, so the stream holds
+  a row per supplier and marker day. Window functions and equality joins (and one cross
+  join of the distinct days with the distinct marker days): it runs on Spark as on DuckDB,
+  in time linear in the rows, where an inequality join of lookups to cumulative rows grows
+  with the square of a supplier's active days;
 - supplier attributes (category, country, registration): the latest supplier version
   with `updated_at` before day d, an inequality join plus `row_number` (PySpark has no
   asof join, shared/STACK.md);
@@ -412,67 +413,34 @@ def _dispute_flows(disputed: Table) -> Table:
 def evidence_before(daily: Table, points: Table, windows: tuple[int, ...]) -> Table:
     """One row per point (supplier_id, point_on): x_<m>_<w>, n_<m>_<w> summed over the daily
     evidence (integer millionths) of the w days before point_on (w = ALL_TIME: every day
-    before it), as float64 units. Integer sums are exact, whatever the engine's order of
-    addition.
+    before it), as float64 units. Integer running sums are exact, whatever the engine's
+    order of addition.
 
     A lookup at a key (a day number) sums the days before it. The days are first summed
     into buckets, one per distinct key asked for, each holding the days from the key before
-    it to the day before it (`_next_keys`): a few dozen keys when scoring (a month of days at
-    four lags). A lookup then adds the buckets up to its key's, a prefix of the keys in
-    order, as at most one block of 2^j consecutive buckets per level j (`_blocks`): group-bys
-    and equality joins only. Running sums over the buckets and lookups did the same with a
-    window function per column: on DuckDB, 3.5 of the 5.5 CPU seconds of the scoring points
-    at 1M orders, against 1.5 now (benchmarks/RESULTS.md). Days after the last key count for
-    no lookup."""
+    it to the day before it (`_next_keys`); the running sums then run over suppliers x keys:
+    a few dozen keys when scoring (a month of days at four lags), where they ran over every
+    supplier's every day of the history. Days after the last key count for no lookup."""
     values = [c for c in daily.columns if c[:2] in ("x_", "n_")]
     lags = sorted({ALL_TIME, *windows})
-    points = points.select("supplier_id", "point_on").distinct()
-    markers = ibis.union(*(points.select("supplier_id", "point_on", lag=ibis.literal(lag, "int32"),
-                                         key=_day_number(points.point_on) - lag) for lag in lags))
-    keys = markers.select("key").distinct()
-    ranked = keys.mutate(rank=ibis.row_number().over(order_by="key"))
-    buckets = _next_keys(daily.select("day_number").distinct(), keys).join(ranked, "key")
+    markers = ibis.union(*(points.select("supplier_id", key=_day_number(points.point_on) - lag,
+                                         kind=ibis.literal(1, "int32"), point_on=points.point_on,
+                                         lag=ibis.literal(lag, "int32"), **{c: _ZERO for c in values})
+                           for lag in lags))
+    buckets = _next_keys(daily.select("day_number").distinct(), markers.select("key").distinct())
     bucketed = daily.join(buckets, "day_number")
-    summed = bucketed.group_by(["supplier_id", "rank"]).aggregate(
+    summed = bucketed.group_by(["supplier_id", "key"]).aggregate(
         **{c: bucketed[c].cast("int64").sum().cast(_BIGINT) for c in values})
-    blocks = _blocks(summed, values)
-    # the lookup at the key of rank r adds buckets 0..r: n = r + 1 of them, a block per set bit of n
-    asked = markers.join(ranked, "key").mutate(n=_.rank + 1)
-    pieces = ibis.union(*(asked.filter((asked.n // 2 ** j) % 2 == 1).select(
-        "supplier_id", "point_on", "lag", level=ibis.literal(j, "int32"), block=asked.n // 2 ** j - 1)
-        for j in range(_LEVELS)))
-    found = pieces.left_join(blocks, ["supplier_id", "level", "block"])
-    totals = found.group_by(["supplier_id", "point_on", "lag"]).aggregate(
-        **{c: found[c].sum().fill_null(0).cast(_BIGINT) for c in values})
-
-    def at(lag: int) -> Table:
-        t = totals.filter(_.lag == lag)
-        return t.select("supplier_id", "point_on", **{f"{c}@{lag}": t[c] for c in values})
-
-    wide = at(ALL_TIME)
-    for lag in lags:
-        if lag != ALL_TIME:
-            wide = wide.join(at(lag), ["supplier_id", "point_on"])
+    # a bucket sorts before the lookups at its key: they count its days
+    stream = ibis.union(summed.select("supplier_id", "key", kind=ibis.literal(0, "int32"), point_on=ibis.null("date"),
+                                      lag=ibis.literal(-1, "int32"), **{c: summed[c] for c in values}), markers)
+    running = ibis.cumulative_window(group_by="supplier_id", order_by=["key", "kind"])
+    totals = stream.mutate(**{c: stream[c].sum().over(running).cast(_BIGINT) for c in values}).filter(_.kind == 1)
+    at = {f"{c}@{lag}": (totals.lag == lag).ifelse(totals[c], None).max() for c in values for lag in lags}
+    wide = totals.group_by(["supplier_id", "point_on"]).aggregate(**at)
     sums = {f"{c}_{w}": (wide[f"{c}@{ALL_TIME}"] - (wide[f"{c}@{w}"] if w != ALL_TIME else 0)).cast("float64") / MICRO
             for c in values for w in lags}
     return wide.select("supplier_id", "point_on", **sums)
-
-
-# Levels of blocks: 2^20 keys, every day of 700 years at four lags, are more than any run asks.
-_LEVELS = 20
-
-
-def _blocks(summed: Table, values: list[str]) -> Table:
-    """supplier_id, level j, block b and the sums of the buckets of ranks b * 2^j to
-    (b + 1) * 2^j - 1, for j < _LEVELS: each level summed from the one below, half its rows."""
-    level = summed.select("supplier_id", level=ibis.literal(0, "int32"), block=_.rank, **{c: _[c] for c in values})
-    levels = [level]
-    for j in range(1, _LEVELS):
-        level = level.group_by(["supplier_id", (level.block // 2).name("block")]).aggregate(
-            level=ibis.literal(j, "int32"), **{c: level[c].sum().cast(_BIGINT) for c in values})
-        level = level.select("supplier_id", "level", "block", *values)
-        levels.append(level)
-    return ibis.union(*levels)
 
 
 def evidence_opening(daily: Table, opened: dt.date) -> Table:
