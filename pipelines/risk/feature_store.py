@@ -1,27 +1,36 @@
-"""The risk features' orders as placed and daily evidence, kept from one scoring run to the next.
+"""The risk features' order attributes and daily evidence, kept from one scoring run to the next.
 
 Scoring asks for the features of the last month's orders and of each supplier's typical
-order, and both read every order as placed and every day's evidence of the history
-(models/risk_features.py): computed afresh, a daily run cost as much as the history is
-long. They are kept here as of a day (`through`) and of the versions staged by then
-(`load_seq`), and brought up to date by the next run (`refresh`):
+order, and both read every order as placed, every buyer's history and every day's
+evidence (models/risk_features.py): computed afresh, a daily run cost as much as the
+history is long. They are kept here as of a day (`through`) and of the versions staged
+by then (`load_seq`), and brought up to date by the next run (`refresh`) from the first
+day that can have changed. That day is the earliest of the day after the kept one; the
+earliest `updated_at` of the versions staged or released from pending since (every event
+is filed on the day a version became known, or on a deadline of the order as placed);
+and, for an order whose row as placed changed or is new, its first version's day and its
+shipments' and disputes' earliest `updated_at` (they are filed on their own days, which
+may come before the order's). Then:
 
 - the orders as placed are recomputed for the orders with a version staged or released
-  from pending since, or that its newer day lets in (a version or a placement after the
-  kept day), and replaced where they changed;
-- the daily evidence is recomputed from the first day it can have changed on, and
-  replaced from that day on (`models.risk_features.daily_evidence_from`). That day is the
-  earliest of the day after the kept one; the earliest `updated_at` of the versions
-  staged or released since (every event is filed on the day a version became known, or on
-  a deadline of the order as placed); and, for an order whose row as placed changed or is
-  new, its first version's day and its shipments' and disputes' earliest `updated_at`:
-  they are filed on their own days, which may come before the order's.
+  since, or that the newer day lets in (a version or a placement after the kept day), and
+  replaced where they changed; the buyer histories are recomputed for those and for the
+  orders placed from the first day on (every event a history counts was recorded since);
+- the daily evidence is recomputed from the first day on, from the orders that can have
+  evidence then (`models.risk_features.daily_evidence_from`), each source read from the
+  oldest load_seq of their versions (`features.order_spans`);
+- each supplier's evidence before the longest window of the first month a run asks for
+  (`opened`) is moved by the days between the old and the new, or summed again when the
+  first day comes before it. The window sums read the days since and it as one day.
 
 Grain: `features.risk_order_attributes` one row per order (`order_attributes`);
 `features.risk_daily_evidence` one row per supplier x day number (`daily_evidence`);
+`features.risk_evidence_opening` one row per supplier with evidence before `opened`;
 `meta.risk_feature_store` one row: through, load_seq, rules (the outcome rules the
-evidence was computed under, as JSON: others rebuild it). A run for a day before the
-kept one (a backfill) computes its own and leaves the store alone.
+evidence was computed under, as JSON: others rebuild it), opened. A run for a day before
+the kept one (a backfill) computes its own and leaves the store alone. Every sum is an
+integer (millionths) and every recomputed row is the row a computation from scratch
+gives (tests/pipelines/test_risk_feature_store.py).
 """
 
 from __future__ import annotations

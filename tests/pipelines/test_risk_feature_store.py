@@ -1,7 +1,9 @@
-"""The risk features' store (pipelines/risk/feature_store.py): the orders as placed and the
-daily evidence it keeps from run to run, brought up to date by late files, files of new
-days and orders released from pending, equal those computed from scratch; a run for an
-earlier day leaves it alone, and the features read through it are those computed without it."""
+"""The risk features' store (pipelines/risk/feature_store.py): the order attributes, the daily
+evidence and the evidence before the windows it keeps from run to run, brought up to date
+by files of new days with late rows, orders released from pending, a shipment recorded
+before its order and a dispute recorded late, equal those computed from scratch; a run for
+an earlier day leaves it alone, other outcome rules rebuild it, and the features read
+through it are those computed without it."""
 
 from __future__ import annotations
 
