@@ -322,9 +322,7 @@ def _update_order_spans(con, backend, covered_seq: int, checkpoint: Checkpoint) 
     if not con.execute("SELECT count(*) FROM (SELECT 1 FROM features.order_spans LIMIT 1)").fetchall()[0][0]:
         backend.insert("order_spans", order_spans(**staged), database="features")
         return
-    released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
-                           [covered_seq]).fetchall()[0][0]
-    since = covered_seq + 1 if released is None else min(covered_seq + 1, released)
+    since = first_seq_staged_since(con, covered_seq)
     changed = checkpoint(order_spans(**{n: t.filter(t.load_seq >= since) for n, t in staged.items()}), "span_changes")
     oldest = ", ".join(f"{c} = least(s.{c}, c.{c})" for c in SPAN_SEQS.values())
     latest = ", ".join(f"{c} = greatest(s.{c}, c.{c})" for c in SPAN_DATES)
@@ -332,15 +330,28 @@ def _update_order_spans(con, backend, covered_seq: int, checkpoint: Checkpoint) 
                 f"WHEN MATCHED THEN UPDATE SET {oldest}, {latest} WHEN NOT MATCHED THEN INSERT BY NAME")
 
 
+def first_seq_staged_since(con, covered_seq: int) -> int:
+    """The first load_seq to read for the versions staged since `covered_seq` was covered:
+    the newer files' and those released from pending since (which keep their own, older,
+    load_seq)."""
+    released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
+                           [covered_seq]).fetchall()[0][0]
+    return covered_seq + 1 if released is None else min(covered_seq + 1, released)
+
+
 def _oldest_seqs_decidable_from(con, spans: ibis.Table, first: dt.date) -> dict[str, int]:
-    """Per source, the oldest load_seq among the versions of the orders that can have an
-    outcome decided on or after `first`, from their `order_spans`: a bound on the versions the
-    facts from `first` read. Each source's versions are staged in load order, so DuckDB skips
-    the row groups before it (a backfill loads every orders file before any shipments file, so
-    one bound for all three would skip no shipment)."""
-    decidable = spans.filter(_placed_or_maturing_since(spans.last_placed_at, spans.last_due, first)
-                             | (spans.last_disputed_at >= ibis.literal(first).cast("timestamp")))
-    oldest = decidable.aggregate(**{source: decidable[column].min() for source, column in SPAN_SEQS.items()})
+    """`oldest_seqs` of the orders that can have an outcome decided on or after `first`: a
+    bound on the versions the facts from `first` read."""
+    return oldest_seqs(con, spans.filter(_placed_or_maturing_since(spans.last_placed_at, spans.last_due, first)
+                                         | (spans.last_disputed_at >= ibis.literal(first).cast("timestamp"))))
+
+
+def oldest_seqs(con, spans: ibis.Table) -> dict[str, int]:
+    """Per source, the oldest load_seq among the versions of the orders of `spans` (rows of
+    features.order_spans). Each source's versions are staged in load order, so DuckDB skips
+    the row groups before it (a backfill loads every orders file before any shipments file,
+    so one bound for all three would skip no shipment)."""
+    oldest = spans.aggregate(**{source: spans[column].min() for source, column in SPAN_SEQS.items()})
     found = dict(zip(oldest.columns, con.execute(ibis.to_sql(oldest, dialect="duckdb")).fetchall()[0]))
     # A source none of those orders has versions in: a bound past every version.
     past = con.execute("SELECT coalesce(max(load_seq), 0) + 1 FROM meta.load_ledger").fetchall()[0][0]

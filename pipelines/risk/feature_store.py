@@ -51,7 +51,7 @@ from models.risk_features import (
     daily_evidence, daily_evidence_from, evidence_opening, evidence_orders_from, order_attributes, orders_placed,
 )
 from pipelines.engines import drop_checkpoints, duckdb_checkpoint
-from pipelines.scoring import SPAN_SEQS, STAGED_EVENTS, first_stale_day
+from pipelines.scoring import STAGED_EVENTS, first_seq_staged_since, first_stale_day, oldest_seqs
 from pipelines.warehouse import table_exists
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def refresh(con: duckdb.DuckDBPyConnection, backend, through: dt.date, rules: Ou
         attributes = backend.table(ATTRIBUTES, database="features")
         relevant = checkpoint(evidence_orders_from(first, attributes, *staged.values(), rules), "evidence_orders")
         # their versions only, from the oldest of them on (staged in load order: DuckDB skips the rest)
-        oldest = _oldest_seqs(con, relevant.get_name())
+        oldest = _oldest_seqs(con, backend, relevant)
         bounded = {n: t.filter(t.load_seq >= oldest[n]) for n, t in staged.items()}
         recomputed = checkpoint(daily_evidence_from(first, facts, attributes, *bounded.values(), rules, relevant),
                                 "daily_from")
@@ -169,15 +169,10 @@ def _move_opening(con, backend, opened: dt.date, opening: dt.date, checkpoint) -
                 f"ANTI JOIN features.{OPENING} AS o USING (supplier_id)")
 
 
-def _oldest_seqs(con, orders: str) -> dict[str, int]:
-    """Per source, the oldest load_seq among the versions of the orders of table `orders`,
-    from features.order_spans (brought up to every staged version with the facts); past
-    every version when they have none there."""
-    columns = ", ".join(f"min({column})" for column in SPAN_SEQS.values())
-    found = con.execute(f"SELECT {columns} FROM features.order_spans WHERE order_id IN "
-                        f"(SELECT order_id FROM {orders})").fetchall()[0]
-    past = _newest_seq(con) + 1
-    return {source: past if seq is None else seq for source, seq in zip(SPAN_SEQS, found)}
+def _oldest_seqs(con, backend, orders: ibis.Table) -> dict[str, int]:
+    """Per source, the oldest load_seq among the versions of `orders` (order_id), from
+    features.order_spans, brought up to every staged version with the facts."""
+    return oldest_seqs(con, backend.table("order_spans", database="features").semi_join(orders, "order_id"))
 
 
 def _day(day: dt.date) -> int:
@@ -195,14 +190,12 @@ def _update_attributes(con, backend, staged: dict[str, ibis.Table], state: Kept,
     evidence can have changed (see the module's docstring). The orders as placed are
     replaced where they changed; the buyer histories are recomputed for those orders and
     the orders placed from that day on: every event they count was recorded since."""
-    released = con.execute("SELECT min(earliest_load_seq) FROM meta.pending_releases WHERE released_seq > ?",
-                           [state.load_seq]).fetchall()[0][0]
-    since = state.load_seq + 1 if released is None else min(state.load_seq + 1, released)
+    since = first_seq_staged_since(con, state.load_seq)
     kept_end = ibis.literal(state.through + dt.timedelta(days=1)).cast("timestamp")
     orders = staged["orders"]
     candidates = orders.filter((_.load_seq >= since) | (_.updated_at >= kept_end) | (_.placed_at >= kept_end))
     candidates = checkpoint(candidates.select("order_id").distinct(), "placed_candidates")
-    since_oldest = orders.filter(_.load_seq >= _oldest_seqs(con, candidates.get_name())["orders"])
+    since_oldest = orders.filter(_.load_seq >= _oldest_seqs(con, backend, candidates)["orders"])
     fresh = checkpoint(orders_placed(since_oldest.semi_join(candidates, "order_id"), through), "placed_fresh")
     kept_rows = backend.table(ATTRIBUTES, database="features")
     placed = kept_rows.select(*fresh.columns)
@@ -210,7 +203,7 @@ def _update_attributes(con, backend, staged: dict[str, ibis.Table], state: Kept,
     changed = checkpoint(ibis.union(fresh.difference(old), old.difference(fresh)).select("order_id").distinct(),
                          "placed_changed")
     name = changed.get_name()
-    oldest = _oldest_seqs(con, name)
+    oldest = _oldest_seqs(con, backend, changed)
     own = " UNION ALL ".join([f"SELECT min(known_at)::DATE AS d FROM features.{ATTRIBUTES} "
                               f"WHERE order_id IN (SELECT order_id FROM {name})",
                               f"SELECT min(known_at)::DATE FROM {fresh.get_name()} "
