@@ -15,7 +15,9 @@ setup() {
 
 case "${1:-}" in
   demo) shift; setup; exec .venv/bin/suprel demo "$@" ;;
-  test) shift; setup; exec .venv/bin/python -m pytest "$@" ;;
+  # Two workers, each taking whole test files (module fixtures are built once): CI's two
+  # cores run the suite in about 6 minutes instead of 11. `-n 0` after it runs in one process.
+  test) shift; setup; exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@" ;;
   setup) setup ;;
   *) echo "usage: ./dev.sh demo|test|setup [args]" >&2; exit 2 ;;
 esac
