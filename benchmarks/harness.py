@@ -13,7 +13,7 @@ For each scale (orders, e.g. 5k, 100k, 1m, 10m), in a fresh data dir:
 
 The summary compares the day (ingest + score + publish) with the full refresh, and, when a
 model was registered, the day as the daily refresh runs it then (ingest + predict +
-publish). Training is hours at 10M orders: `--model-from` registers a model trained on
+publish, and the facts update, which the plain score run before predict did). Training is hours at 10M orders: `--model-from` registers a model trained on
 another marketplace (the same features) instead, to measure predict at that scale.
 
 Every stage runs in its own process: wall time from the harness, CPU time (user + system,
@@ -48,6 +48,8 @@ DAY_STAGES = ("ingest", "score", "predict", "publish")
 PIPELINE = ("ingest", "score", "publish")  # the refresh total the incremental day is compared with
 # The daily refresh once a risk model is registered: its score step (the predict stage)
 # computes the model's features and risk before it scores, in place of the plain score.
+# The day runs the plain score first, so predict finds the facts current: the summary adds
+# the score stage's facts update, which the daily refresh does inside predict.
 DAY_WITH_MODEL = ("ingest", "predict", "publish")
 LIBRARIES = ("duckdb", "ibis-framework", "great-expectations", "pandas", "polars", "pyarrow", "scikit-learn",
              "prefect", "sqlglot")
@@ -261,9 +263,10 @@ def _summary(full: dict, day: dict, generated: dict) -> dict:
         summary["peer_over_score_work"] = round(peer["details"]["work_seconds"] / score["details"]["work_seconds"], 2)
         summary["peer_over_score_peak_rss"] = round(peer["peak_rss_mb"] / score["peak_rss_mb"], 2)
     if day.get("predict", {}).get("ok"):
-        with_model = _wall(day, DAY_WITH_MODEL)
+        facts = day.get("score", {}).get("details", {}).get("seconds_split", {}).get("facts", 0)
+        with_model = round(_wall(day, DAY_WITH_MODEL) + facts, 3)
         summary |= {"incremental_day_with_model_wall_seconds": with_model,
-                    "incremental_day_with_model_work_seconds": _work(day, DAY_WITH_MODEL),
+                    "incremental_day_with_model_work_seconds": round(_work(day, DAY_WITH_MODEL) + facts, 3),
                     "incremental_day_with_model_share_of_full": round(with_model / refresh, 4) if refresh else None}
     return summary
 
@@ -303,7 +306,8 @@ def markdown(result: dict) -> str:
                      f"| {c.get('verdict', 'not run')} |")
     lines += ["", "wall s: the stage's process, interpreter and imports included; work s: inside the stage, "
               "after the interpreter started. Full refresh and incremental day: ingest + score + publish; "
-              "day with model: ingest + predict + publish, the daily refresh once a risk model is registered."]
+              "day with model: ingest + predict + publish + the score stage's facts update (predict, run after "
+              "score, finds the facts current), the daily refresh once a risk model is registered."]
     return "\n".join(lines) + "\n"
 
 
