@@ -209,6 +209,8 @@ def bench_scale(target: int, args: argparse.Namespace, work: Path) -> dict:
         check = None
         if full["pandas_peer"].get("ok") and full["score"].get("ok"):
             check = compare.check(data_dir, work / f"peer_{target}.parquet", args.tolerance)
+        if args.keep_before_day:
+            _snapshot(data_dir, data_dir.with_name(data_dir.name + "-before-day"))
         for stored, landed in moved:
             shutil.move(stored, landed)
         day = {}
@@ -227,6 +229,18 @@ def bench_scale(target: int, args: argparse.Namespace, work: Path) -> dict:
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _snapshot(data_dir: Path, copy: Path) -> None:
+    """Copy the data dir as the full refresh left it, the landing files (and the day's, aside)
+    hard-linked: a day can then be run again on copies of it, to profile the incremental day."""
+    copy.mkdir()
+    for part in data_dir.iterdir():
+        if part.is_dir():
+            link = part.name in ("landing", "aside")
+            shutil.copytree(part, copy / part.name, copy_function=os.link if link else shutil.copy2)
+        else:
+            shutil.copy2(part, copy / part.name)
 
 
 def _register_copy(model_dir: Path, data_dir: Path) -> dict:
@@ -335,6 +349,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tolerance", type=float, default=1e-6, help="relative tolerance of the peer check")
     parser.add_argument("--profile", default="", help="stages to cProfile, comma separated (into --out)")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument("--keep-before-day", action="store_true",
+                        help="also keep a copy of each data dir before its incremental day (<dir>-before-day)")
     parser.add_argument("--skip", default="", help="stages not to run, comma separated (e.g. train)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the stages in this process (quick; peak RSS is then the process's, not the stage's)")
