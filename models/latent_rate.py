@@ -147,15 +147,15 @@ def latent_rates(evidence: pl.DataFrame, points: pl.DataFrame,
 
 def resumed_latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, streams: dict[str, LatentStream | None],
                          resume: FilterState | None = None,
-                         keep_on: dt.date | None = None) -> tuple[pl.DataFrame, FilterState | None]:
+                         keep_on: tuple[dt.date, ...] = ()) -> tuple[pl.DataFrame, list[FilterState]]:
     """`latent_rates`, the filters resumed from `resume` (kept with the same `streams` from
     the same evidence before its day: `evidence` before it is not read, and no point may
-    come before it), and their state at the start of `keep_on` (a day from the first one
-    filtered to the last point's; None when not asked). Per supplier, the same operations
-    in the same order as a filter of the whole history: the same numbers."""
+    come before it), and their state at the start of each day of `keep_on` (days from the
+    first one filtered to the last point's), in that order. Per supplier, the same
+    operations in the same order as a filter of the whole history: the same numbers."""
     points = points.select("supplier_id", pl.col("point_on").cast(pl.Date)).unique().sort("supplier_id", "point_on")
     if points.height == 0:
-        return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()}), None
+        return points.with_columns(**{c: pl.lit(None, pl.Float64) for c in latent_columns()}), []
     evidence = evidence.with_columns(pl.col("day").cast(pl.Date))
     if resume is not None:
         if points["point_on"].min() < resume.day:
@@ -167,11 +167,12 @@ def resumed_latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, streams: 
     asked = points.join(index, on="supplier_id", maintain_order="left").select(
         "s", d=(pl.col("point_on") - pl.lit(first)).dt.total_days())
     days = int(asked["d"].max()) + 1
-    keep_at = None if keep_on is None else (keep_on - first).days
-    if keep_at is not None and not 0 <= keep_at < days:
-        raise ValueError(f"cannot keep the filters on {keep_on}: this run filters {first}.."
-                         f"{first + dt.timedelta(days=days - 1)}")
-    columns, kept = {}, None if keep_on is None else FilterState(keep_on, {}, {})
+    keep_at = tuple((day - first).days for day in keep_on)
+    for day, at in zip(keep_on, keep_at):
+        if not 0 <= at < days:
+            raise ValueError(f"cannot keep the filters on {day}: this run filters {first}.."
+                             f"{first + dt.timedelta(days=days - 1)}")
+    columns, kept = {}, [FilterState(day, {}, {}) for day in keep_on]
     for stream in STREAMS:
         fitted = streams.get(stream)
         mean = sd = np.full(points.height, np.nan)
@@ -184,9 +185,9 @@ def resumed_latent_rates(evidence: pl.DataFrame, points: pl.DataFrame, streams: 
             mean, sd, _likelihood, at_keep = _filter(
                 *_stream_rows(evidence, stream, index, first, days), asked["d"].to_numpy(), asked["s"].to_numpy(),
                 len(index), days, fitted, resumed, keep_at)
-            if kept is not None:
-                kept.supplier_ids[stream] = index["supplier_id"].to_numpy()[at_keep[0]]
-                kept.state[stream] = at_keep[1]
+            for state, at in zip(kept, keep_at):
+                rows, state.state[stream] = at_keep[at]
+                state.supplier_ids[stream] = index["supplier_id"].to_numpy()[rows]
         columns[f"latent_{stream}_log_odds"], columns[f"latent_{stream}_log_odds_sd"] = mean, sd
     return points.with_columns(**{c: pl.Series(columns[c], dtype=pl.Float64, nan_to_null=True)
                                   for c in latent_columns()}), kept
@@ -210,7 +211,7 @@ def with_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame,
 
 def with_resumed_latent_rates(frame: pl.DataFrame, evidence: pl.DataFrame, streams: dict[str, LatentStream | None],
                               resume: FilterState | None = None,
-                              keep_on: dt.date | None = None) -> tuple[pl.DataFrame, FilterState | None]:
+                              keep_on: tuple[dt.date, ...] = ()) -> tuple[pl.DataFrame, list[FilterState]]:
     """`with_latent_rates` by `resumed_latent_rates`: the filters resumed from `resume`, and
     their state on `keep_on`."""
     latent, kept = resumed_latent_rates(evidence, frame.select("supplier_id", point_on="placed_on"), streams,
@@ -238,11 +239,11 @@ def _stream_rows(evidence: pl.DataFrame, stream: str, index: pl.DataFrame, first
 
 def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, asked_day: np.ndarray,
             asked_sup: np.ndarray, suppliers: int, days: int, stream: LatentStream,
-            resumed: tuple[np.ndarray, np.ndarray] | None = None, keep_at: int | None = None):
+            resumed: tuple[np.ndarray, np.ndarray] | None = None, keep_at: tuple[int, ...] = ()):
     """(mean, sd) of the log-odds at the start of each asked day, for each asked supplier;
     the log-likelihood of the evidence, each row given the days before it (less the
-    binomial coefficients, which no setting changes); and (rows of the suppliers seen,
-    their state) at the start of day `keep_at` (None when not asked). Evidence rows are
+    binomial coefficients, which no setting changes); and per day of `keep_at`, (rows of
+    the suppliers seen, their state) at its start. Evidence rows are
     sorted by day (one row per supplier and day); a day's evidence is added after the
     day's points are read. `resumed` (rows, state) starts those suppliers seen, in a state
     kept at the start of day 0."""
@@ -257,7 +258,7 @@ def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, aske
     state, seen = np.tile(start, (suppliers, 1)), np.zeros(suppliers, bool)
     if resumed is not None:
         state[resumed[0]], seen[resumed[0]] = resumed[1], True
-    kept = None
+    kept = {}
     kernel, steps = _drift_stencil(stream.drift_sd_per_day)
     # in place, into a second buffer: every supplier's row is rewritten every night, and new
     # arrays each time cost about 40% of the filter's time at 20k suppliers (the same numbers)
@@ -269,8 +270,8 @@ def _filter(day: np.ndarray, sup: np.ndarray, x: np.ndarray, n: np.ndarray, aske
                 state, spare = spare, state
             state *= 1.0 - stream.return_per_day
             state += returning
-        if d == keep_at:
-            kept = (np.flatnonzero(seen), state[seen])
+        if d in keep_at:
+            kept[d] = (np.flatnonzero(seen), state[seen])
         rows = order[asked_at[d]:asked_at[d + 1]]
         if len(rows):
             current = np.where(seen[asked_sup[rows], None], state[asked_sup[rows]], start)

@@ -19,7 +19,7 @@ import polars as pl
 from ibis import _
 
 from models.latent_rate import (
-    FilterState, LatentStream, first_filtered_day, fit_latent_streams, latent_columns, stream_evidence,
+    LatentStream, first_filtered_day, fit_latent_streams, latent_columns, stream_evidence,
     with_latent_rates, with_resumed_latent_rates,
 )
 from models.outcomes import order_outcomes
@@ -176,28 +176,33 @@ class RiskData:
         return with_latent_rates(frame, self._stream_evidence(), streams)
 
     def with_latent_resumed(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None],
-                            keep_on: dt.date) -> tuple[pl.DataFrame, tuple[FilterState, tuple[int, int]] | None]:
-        """`with_latent`, the filters resumed from the state the last scoring run kept when it
-        was kept for the same filters from the same evidence (pipelines/risk/latent_state.py),
-        else over the whole history; and the filters' state on `keep_on` with the digest of
-        the evidence before it, for the next run (None when the evidence starts after keep_on)."""
+                            keep_on: tuple[dt.date, dt.date]) -> tuple[pl.DataFrame, list[latent_state.Kept]]:
+        """`with_latent`, the filters resumed from the latest state the last scoring run kept
+        on or before the first day asked for, when kept for the same filters from the same
+        evidence (pipelines/risk/latent_state.py), else over the whole history; and what the
+        next run is to resume from: the filters' states on the days of `keep_on` (far, near)
+        that this run filters, with the digests of the evidence before them."""
         if frame.height == 0:
-            return self.with_latent(frame, streams), None
+            return self.with_latent(frame, streams), []
         first_asked = frame["placed_on"].min()
-        kept = latent_state.load(self.con, latent_state.streams_key(streams))
-        usable = kept is not None and kept[0].day <= first_asked
+        key = latent_state.streams_key(streams)
+        kept = latent_state.load(self.con, key)
         evidence_sql = self.backend.compile(stream_evidence(self.sources.facts))
-        digests = latent_state.evidence_digests(self.con, evidence_sql, [keep_on, *([kept[0].day] if usable else [])])
-        resume = kept[0] if usable and digests[kept[0].day] == kept[1] else None
+        digests = latent_state.evidence_digests(self.con, evidence_sql,
+                                                sorted({*keep_on, *(state.day for state, _ in kept)}))
+        unchanged = [(state, digest) for state, digest in kept if digests[state.day] == digest]
+        resume = max((state for state, _ in unchanged if state.day <= first_asked), key=lambda state: state.day,
+                     default=None)
         if resume is None:
             evidence = self._stream_evidence()
         else:
             evidence = self._collect(stream_evidence(self.sources.facts.filter(_.day >= resume.day)))
         log.info("latent rates: filters %s", f"resumed on {resume.day}" if resume else "over the whole history")
-        if keep_on < first_filtered_day(first_asked, evidence, resume):  # nothing filtered by then to keep
-            return with_resumed_latent_rates(frame, evidence, streams, resume)[0], None
-        with_latent, state = with_resumed_latent_rates(frame, evidence, streams, resume, keep_on)
-        return with_latent, (state, digests[keep_on])
+        first = first_filtered_day(first_asked, evidence, resume)
+        days = tuple(day for day in keep_on if day >= first)  # nothing filtered before `first` to keep
+        with_latent, states = with_resumed_latent_rates(frame, evidence, streams, resume, days)
+        made = [(state, digests[state.day]) for state in states]
+        return with_latent, latent_state.to_keep(unchanged, made, keep_on[0])
 
     def _stream_evidence(self) -> pl.DataFrame:
         if self._evidence is None:

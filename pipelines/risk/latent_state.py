@@ -2,15 +2,22 @@
 
 Scoring asks for the latent rates of the last `drift_days` of orders and of each
 supplier's typical order; filtering the whole history for them costs as much as the
-history is long. So a run keeps the filters' state on a day a month before the first
-day it asks for, and the next run resumes there. Grain of `features.latent_filter_state`:
-one row per stream x supplier with evidence before that day, its distribution on the
-grid; `meta.latent_filter_state` says of which day, for which filters (the model's, as
-JSON), and the digest of the stream evidence before that day (count and XOR of row
-hashes). A run resumes only when its filters and that digest are the same: the state is
-then what filtering the history again gives, to the last bit (models/latent_rate.py).
-Facts changed before the kept day (a late file) change the digest, and the run filters
-the whole history again, as training always does.
+history is long. So a run keeps the filters' state on two days (`keep_days`): the first
+day it asks for, from which the next day's run resumes, filtering a month; and a month
+before it, from which a run resumes when a late file changed the facts of the month
+between. Grain of `features.latent_filter_state`: one row per kept day x stream x supplier
+with evidence before that day, its distribution on the grid; `meta.latent_filter_state`,
+one row per kept day: for which filters (the model's, as JSON), and the digest of the
+stream evidence before that day (count and XOR of row hashes). A run resumes from the
+latest kept day on or before the first day it asks for whose filters and digest are the
+same: the state is then what filtering the history again gives, to the last bit
+(models/latent_rate.py). Facts changed before both kept days (a file more than two months
+late) change both digests, and the run filters the whole history again, as training
+always does.
+
+A run resumed from the nearer day cannot make a state a month before the first day it
+asks for (it starts filtering after it): it keeps the farther state it found unchanged
+instead, which ages until a run needs it and keeps a new one.
 """
 
 from __future__ import annotations
@@ -27,19 +34,30 @@ from pipelines.risk.registry import latent_to_json
 from pipelines.warehouse import table_exists
 
 STATE_DDL = (
-    f"CREATE TABLE IF NOT EXISTS features.latent_filter_state (stream VARCHAR, supplier_id VARCHAR, "
+    f"CREATE TABLE IF NOT EXISTS features.latent_filter_state (day DATE, stream VARCHAR, supplier_id VARCHAR, "
     f"state DOUBLE[{len(GRID)}])",
     "CREATE TABLE IF NOT EXISTS meta.latent_filter_state (day DATE, streams VARCHAR, evidence_rows BIGINT, "
     "evidence_digest UBIGINT)",
 )
-# How long before the first day a run asks for its state is kept: files arriving up to a
-# month late (their facts' days) leave it usable.
-KEEP_DAYS_BEFORE = 30
+# How long before the first day a run asks for its farther state is kept: facts changed up
+# to a month before the nearer one (files arriving up to two months late) leave it usable.
+FAR_DAYS_BEFORE = 30
+
+Kept = tuple[FilterState, tuple[int, int]]  # a state and the digest of the evidence before its day
 
 
-def keep_day(first_asked: dt.date) -> dt.date:
-    """The day on which a run asking from `first_asked` keeps the filters."""
-    return first_asked - dt.timedelta(days=KEEP_DAYS_BEFORE)
+def keep_days(first_asked: dt.date) -> tuple[dt.date, dt.date]:
+    """The days on which a run asking from `first_asked` keeps the filters: (far, near)."""
+    return first_asked - dt.timedelta(days=FAR_DAYS_BEFORE), first_asked
+
+
+def to_keep(found: list[Kept], made: list[Kept], far: dt.date) -> list[Kept]:
+    """What a run keeps: the states it `made`, and when it could not make the one on `far`
+    (it resumed after it), the earliest state it `found` unchanged before its first made day."""
+    if not made or made[0][0].day == far:
+        return made
+    older = [kept for kept in found if kept[0].day < made[0][0].day]
+    return older[:1] + made
 
 
 def streams_key(streams: dict[str, LatentStream | None]) -> str:
@@ -58,41 +76,52 @@ def evidence_digests(con: duckdb.DuckDBPyConnection, evidence_sql: str,
     return {d: (int(row[2 * i]), int(row[2 * i + 1])) for i, d in enumerate(days)}
 
 
-def load(con: duckdb.DuckDBPyConnection, key: str) -> tuple[FilterState, tuple[int, int]] | None:
-    """The kept state of the filters `key` names and its evidence digest; None when none is kept for them."""
-    if not table_exists(con, "meta", "latent_filter_state"):
-        return None
+def _has_days(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the kept state has the kept day per row (a warehouse from before two days were kept has not)."""
+    return bool(con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'features' "
+                            "AND table_name = 'latent_filter_state' AND column_name = 'day'").fetchall()[0][0])
+
+
+def load(con: duckdb.DuckDBPyConnection, key: str) -> list[Kept]:
+    """The kept states of the filters `key` names with their evidence digests, by day; none
+    when none is kept for them."""
+    if not table_exists(con, "meta", "latent_filter_state") or not _has_days(con):
+        return []
     meta = con.execute("SELECT day, evidence_rows, evidence_digest FROM meta.latent_filter_state "
-                       "WHERE streams = ?", [key]).fetchall()
-    if not meta:
-        return None
-    [(day, rows, digest)] = meta
-    table = con.sql("SELECT stream, supplier_id, state FROM features.latent_filter_state "
-                    "ORDER BY stream, supplier_id").to_arrow_table()
-    ids, states = {}, {}
-    for stream in sorted(set(table["stream"].to_pylist())):
-        part = table.filter(pa.compute.equal(table["stream"], stream))
-        ids[stream] = np.asarray(part["supplier_id"].to_pylist(), dtype=object)
-        states[stream] = part["state"].combine_chunks().values.to_numpy().reshape(-1, len(GRID))
-    return FilterState(day, ids, states), (int(rows), int(digest))
+                       "WHERE streams = ? ORDER BY day", [key]).fetchall()
+    kept = []
+    for day, rows, digest in meta:
+        table = con.sql(f"SELECT stream, supplier_id, state FROM features.latent_filter_state "
+                        f"WHERE day = DATE '{day}' ORDER BY stream, supplier_id").to_arrow_table()
+        ids, states = {}, {}
+        for stream in sorted(set(table["stream"].to_pylist())):
+            part = table.filter(pa.compute.equal(table["stream"], stream))
+            ids[stream] = np.asarray(part["supplier_id"].to_pylist(), dtype=object)
+            states[stream] = part["state"].combine_chunks().values.to_numpy().reshape(-1, len(GRID))
+        kept.append((FilterState(day, ids, states), (int(rows), int(digest))))
+    return kept
 
 
-def save(con: duckdb.DuckDBPyConnection, state: FilterState, key: str, digest: tuple[int, int]) -> None:
-    """Replace the kept state by `state` (of the filters `key` names, from evidence of `digest`)."""
+def save(con: duckdb.DuckDBPyConnection, kept: list[Kept], key: str) -> None:
+    """Replace the kept states by `kept` (of the filters `key` names)."""
+    if table_exists(con, "features", "latent_filter_state") and not _has_days(con):
+        con.execute("DROP TABLE features.latent_filter_state")
+        con.execute("DROP TABLE IF EXISTS meta.latent_filter_state")
     for ddl in STATE_DDL:
         con.execute(ddl)
-    streams = sorted(state.state)
-    flat = np.concatenate([state.state[s].ravel() for s in streams]) if streams else np.zeros(0)
-    rows = pa.table({
-        "stream": pa.array([s for s in streams for _ in state.supplier_ids[s]], pa.string()),
-        "supplier_id": pa.array([i for s in streams for i in state.supplier_ids[s]], pa.string()),
-        "state": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float64()), len(GRID)),
-    })
     con.execute("DELETE FROM features.latent_filter_state")
     con.execute("DELETE FROM meta.latent_filter_state")
-    con.register("_kept_filters", rows)
-    try:
-        con.execute("INSERT INTO features.latent_filter_state SELECT * FROM _kept_filters")
-    finally:
-        con.unregister("_kept_filters")
-    con.execute("INSERT INTO meta.latent_filter_state VALUES (?, ?, ?, ?)", [state.day, key, *digest])
+    for state, digest in kept:
+        streams = sorted(state.state)
+        flat = np.concatenate([state.state[s].ravel() for s in streams]) if streams else np.zeros(0)
+        rows = pa.table({
+            "stream": pa.array([s for s in streams for _ in state.supplier_ids[s]], pa.string()),
+            "supplier_id": pa.array([i for s in streams for i in state.supplier_ids[s]], pa.string()),
+            "state": pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float64()), len(GRID)),
+        })
+        con.register("_kept_filters", rows)
+        try:
+            con.execute("INSERT INTO features.latent_filter_state SELECT ?, * FROM _kept_filters", [state.day])
+        finally:
+            con.unregister("_kept_filters")
+        con.execute("INSERT INTO meta.latent_filter_state VALUES (?, ?, ?, ?)", [state.day, key, *digest])

@@ -58,11 +58,11 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
         typical, recent = data.scoring_features(as_of, risk.typical_order_days, risk.drift_days)
         # one pass of the latent rates' filters serves both frames, resumed from the last run's
         both, kept = data.with_latent_resumed(pl.concat([typical, recent]), streams,
-                                              latent_state.keep_day(as_of - dt.timedelta(days=risk.drift_days - 1)))
+                                              latent_state.keep_days(as_of - dt.timedelta(days=risk.drift_days - 1)))
         typical, recent = both.head(typical.height), both.tail(recent.height)
         registry.check_schema(current, registry.feature_schema(typical, names))
-    if kept is not None:
-        _keep_filters(paths, config, streams, *kept)
+    if kept:
+        _keep_filters(paths, config, streams, kept)
     probabilities = model.predict(current.estimator, typical, names) if typical.height else []
     table = pa.table({"supplier_id": typical["supplier_id"].to_arrow().cast(pa.string()),
                       "risk_probability": pa.array(probabilities, type=pa.float64())})
@@ -72,12 +72,12 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     return SupplierRisk(current.version, as_of, table, drift)
 
 
-def _keep_filters(paths: DataPaths, config: Config, streams, state, digest: tuple[int, int]) -> None:
+def _keep_filters(paths: DataPaths, config: Config, streams, kept: list[latent_state.Kept]) -> None:
     """The latent rates' filters for the next run to resume from (pipelines/risk/latent_state.py)."""
     con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
         with transaction(con):
-            latent_state.save(con, state, latent_state.streams_key(streams), digest)
+            latent_state.save(con, kept, latent_state.streams_key(streams))
     finally:
         con.close()
 

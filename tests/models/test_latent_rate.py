@@ -82,29 +82,32 @@ def test_a_point_sees_only_the_days_before_it():
 
 
 def test_filters_resumed_from_a_kept_state_give_the_numbers_of_the_whole_history():
-    """Given: a run asks for days 40..60 and keeps the filters on day 50; a later run
-    resumes there for days 80..119 (one supplier's rate changes on day 60, another's
-    evidence starts on day 70, one has none; the late-shipment stream has evidence of a
-    few). Expect: exactly the numbers of one filter over every day."""
+    """Given: a run asks for days 40..60 and keeps the filters on days 45 and 50; a later
+    run resumes from either for days 80..119 (one supplier's rate changes on day 60,
+    another's evidence starts on day 70, one has none; the late-shipment stream has
+    evidence of a few). Expect: exactly the numbers of one filter over every day."""
     rows = (_market(120) + _daily("S", [0.05] * 60 + [0.3] * 60) + _daily("LATE", [0.1] * 50, first=70)
             + _daily("M03", [0.2] * 120, stream="late_shipment"))
     suppliers = ["S", "LATE", "NEW", "M00", "M03", "M39"]
     asked = lambda days: pl.DataFrame({"supplier_id": [s for s in suppliers for _ in days],  # noqa: E731
                                        "point_on": [START + dt.timedelta(days=d) for _ in suppliers for d in days]})
     whole = latent_rates(_evidence(rows), asked(range(80, 120)), STREAMS)
-    first, kept = resumed_latent_rates(_evidence(rows), asked(range(40, 61)), STREAMS,
-                                       keep_on=START + dt.timedelta(days=50))
-    assert kept.day == START + dt.timedelta(days=50)
+    first, states = resumed_latent_rates(_evidence(rows), asked(range(40, 61)), STREAMS,
+                                         keep_on=(START + dt.timedelta(days=50), START + dt.timedelta(days=45)))
+    assert [kept.day for kept in states] == [START + dt.timedelta(days=50), START + dt.timedelta(days=45)]
+    kept = states[0]
     assert set(kept.supplier_ids["defect"]) == {f"M{i:02d}" for i in range(40)} | {"S"}
     assert list(kept.supplier_ids["late_shipment"]) == ["M03"] and "late_delivery" not in kept.state
-    resumed, _ = resumed_latent_rates(_evidence(rows), asked(range(80, 120)), STREAMS, resume=kept)
-    assert resumed.equals(whole)
+    for state in states:
+        resumed, _ = resumed_latent_rates(_evidence(rows), asked(range(80, 120)), STREAMS, resume=state)
+        assert resumed.equals(whole)
+    assert not np.array_equal(states[0].state["defect"], states[1].state["defect"])
     assert first.equals(latent_rates(_evidence(rows), asked(range(40, 61)), STREAMS))
     with pytest.raises(ValueError, match="cannot resume"):
         resumed_latent_rates(_evidence(rows), asked(range(49, 60)), STREAMS, resume=kept)
     with pytest.raises(ValueError, match="cannot keep"):
         resumed_latent_rates(_evidence(rows), asked(range(80, 90)), STREAMS, resume=kept,
-                             keep_on=START + dt.timedelta(days=95))
+                             keep_on=(START + dt.timedelta(days=95),))
 
 
 def test_a_sudden_change_shows_sooner_than_in_a_window():

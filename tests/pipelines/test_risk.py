@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -290,43 +291,56 @@ def test_scoring_uses_the_latent_filters_the_model_was_trained_with(market, trai
 
 def test_scoring_resumes_the_latent_filters_kept_by_the_last_run_to_the_same_risk(market, trained, tmp_path,
                                                                                    caplog):
-    """A scoring run keeps the latent rates' filters a month before the first day it asks
-    for; the next resumes there. Expect: the risk of a run over the whole history, to the
-    last bit; and, once a fact before the kept day changes, a run over the whole history
-    again (resuming would miss the change)."""
+    """A scoring run keeps the latent rates' filters on the first day it asks for and a
+    month before; the next resumes from the nearer. Expect: the risk of a run over the
+    whole history, to the last bit; once a fact between the two days changes, a run
+    resumed from the farther, with the risk of a run over the whole history; once a fact
+    before both changes, a run over the whole history again (resuming would miss it)."""
     source, _, config = market
     shutil.copytree(source.root, tmp_path / "data")
     paths = DataPaths(tmp_path / "data")
     as_of = latest_data_day(paths)
+    far, near = latent_state.keep_days(as_of - dt.timedelta(days=config.risk.drift_days - 1))
 
-    def risk(forget: bool) -> tuple[np.ndarray, bool]:
+    def risk(forget: bool) -> tuple[np.ndarray, dt.date | None]:
         if forget:
             with duckdb.connect(str(paths.warehouse)) as con:
                 con.execute("DELETE FROM meta.latent_filter_state")
         caplog.clear()
         with caplog.at_level("INFO", logger="pipelines.risk.dataset"):
             table = supplier_risk(paths, config, as_of).table
-        return table["risk_probability"].to_numpy(), "filters resumed on" in caplog.text
+        resumed = re.search(r"filters resumed on (\S+)", caplog.text)
+        return table["risk_probability"].to_numpy(), resumed and dt.date.fromisoformat(resumed[1])
+
+    def change_a_fact_before(day: dt.date) -> None:  # a late file's kind of change
+        with duckdb.connect(str(paths.warehouse)) as con:
+            changed = con.execute(
+                "UPDATE features.supplier_day_facts SET numerator = 1 - numerator WHERE metric = 'order_defect' "
+                "AND day = (SELECT max(day) FROM features.supplier_day_facts WHERE day < ? "
+                "AND metric = 'order_defect')", [day]).fetchall()[0][0]
+        assert changed > 0
 
     whole, resumed = risk(forget=False)
-    assert not resumed
+    assert resumed is None
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
-        [(kept_on, rows)] = con.execute("SELECT day, evidence_rows FROM meta.latent_filter_state").fetchall()
-        assert kept_on == latent_state.keep_day(as_of - dt.timedelta(days=config.risk.drift_days - 1)) and rows > 0
-        assert con.execute("SELECT count(DISTINCT supplier_id) FROM features.latent_filter_state").fetchall()[0][0] > 50
+        kept = con.execute("SELECT day, evidence_rows FROM meta.latent_filter_state ORDER BY day").fetchall()
+        assert [day for day, _ in kept] == [far, near] and all(rows > 0 for _, rows in kept)
+        assert con.execute("SELECT count(DISTINCT supplier_id) FROM features.latent_filter_state "
+                           "WHERE day = ?", [far]).fetchall()[0][0] > 50
     again, resumed = risk(forget=False)
-    assert resumed and np.array_equal(again, whole)
+    assert resumed == near and np.array_equal(again, whole)
 
-    with duckdb.connect(str(paths.warehouse)) as con:  # a late file's kind of change, before the kept day
-        changed = con.execute(
-            "UPDATE features.supplier_day_facts SET numerator = 1 - numerator WHERE metric = 'order_defect' "
-            "AND day = (SELECT max(day) FROM features.supplier_day_facts WHERE day < ? "
-            "AND metric = 'order_defect')", [kept_on]).fetchall()[0][0]
-    assert changed > 0
+    change_a_fact_before(near)
     after, resumed = risk(forget=False)
-    assert not resumed and not np.array_equal(after, whole)
+    assert resumed == far and not np.array_equal(after, whole)
     fresh, resumed = risk(forget=True)
-    assert not resumed and np.array_equal(after, fresh)
+    assert resumed is None and np.array_equal(after, fresh)
+
+    change_a_fact_before(far)
+    later, resumed = risk(forget=False)
+    assert resumed is None and not np.array_equal(later, after)
+    fresh, resumed = risk(forget=True)
+    assert resumed is None and np.array_equal(later, fresh)
 
 
 def test_backtest_command_writes_a_report_and_json(market):
