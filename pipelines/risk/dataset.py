@@ -24,8 +24,9 @@ from models.latent_rate import (
 )
 from models.outcomes import order_outcomes
 from models.risk_features import (
-    FeatureSettings, Sources, feature_columns, month_starts, opened_daily_evidence, order_attributes, order_features,
-    order_labels, snapshot_points, supplier_context, supplier_versions_before, typical_orders,
+    FeatureSettings, Sources, evidence_stream, feature_columns, month_starts, opened_daily_evidence, order_attributes,
+    order_features, order_labels, point_sums, snapshot_points, supplier_context, supplier_versions_before,
+    typical_orders,
 )
 from pipelines.risk import feature_store, latent_state
 from pipelines.scoring import ensure_scoring_schema, ibis_backend, update_facts
@@ -34,6 +35,9 @@ from pipelines.warehouse import connect, transaction
 
 log = logging.getLogger(__name__)
 STAGED = ("orders", "shipments", "disputes", "suppliers")
+# Rows of the evidence stream summed in polars at a time (whole suppliers): about 0.5 GB
+# with the 52 columns of the daily evidence, and as much again for the sort.
+STREAM_ROWS_PER_CHUNK = 1_000_000
 
 
 def feature_settings(config: Config) -> FeatureSettings:
@@ -158,7 +162,7 @@ class RiskData:
             points.append(known.select("supplier_id", "point_on"))
             months.add(day.replace(day=1))
         context = supplier_context(attributes, self.sources, ibis.union(*points), sorted(months), self.settings,
-                                   self._cache, self._daily(through, sorted(months)))
+                                   self._cache, self._daily(through, sorted(months)), self._evidence_before)
         frames = {name: self._collect(order_features(t, context, self.settings)) for name, t in orders.items()}
         if "placed" in frames:
             log.info("features of %s orders placed %s..%s", frames["placed"].height, placed_from, through)
@@ -166,6 +170,18 @@ class RiskData:
         if "typical" in frames:
             frames["typical"] = frames["typical"].sort("supplier_id")
         return frames
+
+    def _evidence_before(self, daily: ibis.Table, points: ibis.Table, windows: tuple[int, ...]) -> ibis.Table:
+        """`evidence_before`, its running sums taken in polars (`point_sums`) by chunks of
+        suppliers: the same numbers, in a fraction of DuckDB's window functions' time."""
+        stream = self._cache("risk_evidence_stream", evidence_stream(daily, points, windows))
+        chunks = -(-self.con.execute(f"SELECT count(*) FROM {stream.get_name()}").fetchall()[0][0]
+                   // STREAM_ROWS_PER_CHUNK)
+        if chunks <= 1:
+            return ibis.memtable(point_sums(self._collect(stream), windows).to_arrow())
+        chunk = (stream.supplier_id.hash() % chunks + chunks) % chunks  # the hash is signed
+        parts = [point_sums(self._collect(stream.filter(chunk == i)), windows) for i in range(chunks)]
+        return ibis.memtable(pl.concat(parts).to_arrow())
 
     def fit_latent(self, through: dt.date) -> dict[str, LatentStream | None]:
         """The latent rates' filters fitted on what was known at the end of `through`."""

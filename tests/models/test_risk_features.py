@@ -19,8 +19,9 @@ from models.facts import supplier_day_facts
 from models.latent_rate import LatentStream, latent_columns, stream_evidence, with_latent_rates
 from models.outcomes import order_outcomes
 from models.risk_features import (
-    BUYER_HISTORY, MICRO, FeatureSettings, Sources, evidence_before, feature_columns, month_starts, order_attributes, order_features,
-    snapshot_points, supplier_context, supplier_versions_before, typical_orders,
+    BUYER_HISTORY, MICRO, FeatureSettings, Sources, evidence_before, evidence_stream, feature_columns, month_starts,
+    order_attributes, order_features, point_sums, snapshot_points, supplier_context, supplier_versions_before,
+    typical_orders,
 )
 from models.shrinkage import PriorSettings
 from synthetic import MarketplaceParams, write_marketplace
@@ -219,7 +220,17 @@ def _run(expression: ibis.Table) -> list[dict]:
         con.close()
 
 
-def test_window_sums_take_the_days_before_the_point_only():
+def _sums_in_polars(daily: ibis.Table, points: ibis.Table, windows: tuple[int, ...]) -> ibis.Table:
+    stream = pl.from_arrow(pa.Table.from_pylist(_run(evidence_stream(daily, points, windows))))
+    return ibis.memtable(point_sums(stream, windows).to_arrow())
+
+
+# the window sums by DuckDB's window functions (engine-agnostic) and by polars (the pipeline's)
+SUMS = pytest.mark.parametrize("sums", [evidence_before, _sums_in_polars], ids=["window functions", "polars"])
+
+
+@SUMS
+def test_window_sums_take_the_days_before_the_point_only(sums):
     """Given evidence on days 10, 11 and 12 (day numbers) and a lookup on day 12: the
     1-day window holds day 11, the 2-day window days 10-11, all time days 10-11."""
     d10 = dt.date(1970, 1, 11)
@@ -228,11 +239,12 @@ def test_window_sums_take_the_days_before_the_point_only():
                       {"supplier_id": "string", "day_number": "int64", "x_orders": "int64", "n_orders": "int64"})
     points = _memtable([{"supplier_id": "S1", "point_on": d10 + dt.timedelta(days=2)}],
                        {"supplier_id": "string", "point_on": "date"})
-    (row,) = _run(evidence_before(daily, points, (1, 2)))
+    (row,) = _run(sums(daily, points, (1, 2)))
     assert (row["x_orders_1"], row["x_orders_2"], row["x_orders_0"], row["n_orders_0"]) == (10.0, 11.0, 11.0, 2.0)
 
 
-def test_window_sums_at_points_far_apart_equal_sums_over_the_days():
+@SUMS
+def test_window_sums_at_points_far_apart_equal_sums_over_the_days(sums):
     """Scoring asks at a few days far apart, so the days between markers are summed in
     buckets first: every window at every point equals the plain sum of its days, whether a
     day falls on a marker's day, just before it, before every marker or after every marker,
@@ -247,7 +259,7 @@ def test_window_sums_at_points_far_apart_equal_sums_over_the_days():
     points = _memtable([{"supplier_id": s, "point_on": epoch + dt.timedelta(days=d)} for s, d in asked],
                        {"supplier_id": "string", "point_on": "date"})
     windows = (1, 7, 60)
-    got = {(r["supplier_id"], (r["point_on"] - epoch).days): r for r in _run(evidence_before(daily, points, windows))}
+    got = {(r["supplier_id"], (r["point_on"] - epoch).days): r for r in _run(sums(daily, points, windows))}
 
     def summed(supplier, first, last, column):  # the days first..last-1
         return sum(r[column] for r in rows if r["supplier_id"] == supplier and first <= r["day_number"] < last) / MICRO

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
+import ibis
 import numpy as np
 import polars as pl
 import pytest
@@ -20,7 +21,8 @@ from click.testing import CliRunner
 
 from pipelines.cli import main
 from pipelines.ingest import ingest
-from pipelines.risk import evaluation, latent_state, model, registry
+from models.risk_features import daily_evidence, evidence_before, evidence_stream, snapshot_points
+from pipelines.risk import dataset, evaluation, latent_state, model, registry
 from pipelines.risk.backtest import backtest, plan_folds, summarise, training_window
 from pipelines.risk.dataset import RiskData, feature_names, refresh_facts, truth_probabilities
 from pipelines.risk.predict import drift_report, score_with_risk, supplier_risk
@@ -165,6 +167,31 @@ def test_scoring_features_of_one_pass_equal_each_frame_computed_alone(market):
     assert typical.height == 60 and recent.height > 200
     assert recent["placed_on"].min() == as_of - dt.timedelta(days=44)
     assert typical.equals(alone_typical) and recent.equals(alone_recent)
+
+
+def test_window_sums_taken_in_polars_by_chunks_of_suppliers_are_the_window_functions_bits(market, monkeypatch):
+    """The pipeline takes the window sums' running sums in polars, by chunks of whole
+    suppliers when the stream is long: the same float64 bits as the window functions of
+    `evidence_before`, at every point of a training year and the months' first days."""
+    paths, _, config = market
+    as_of = latest_data_day(paths)
+    monkeypatch.setattr(dataset, "STREAM_ROWS_PER_CHUNK", 5_000)
+    with RiskData(paths, config) as data:
+        attributes = data._attributes(as_of)
+        staged = (data.tables[n] for n in ("orders", "shipments", "disputes"))
+        daily = data._cache("daily", daily_evidence(data.sources.facts, attributes, *staged,
+                                                   data.settings.outcome_rules))
+        points = data._cache("points", snapshot_points(attributes, as_of - dt.timedelta(days=365), as_of))
+        windows = data.settings.windows
+        assert data.backend.to_pyarrow(evidence_stream(daily, points, windows).count()).as_py() > 3 * 5_000
+
+        def rows(table: ibis.Table) -> pl.DataFrame:
+            return pl.from_arrow(data.backend.to_pyarrow(table)).sort("supplier_id", "point_on")
+
+        in_polars, by_windows = rows(data._evidence_before(daily, points, windows)), rows(
+            evidence_before(daily, points, windows))
+    assert in_polars.height > 3_000 and in_polars.columns == by_windows.columns
+    assert in_polars.equals(by_windows)
 
 
 def test_training_is_deterministic(market):
