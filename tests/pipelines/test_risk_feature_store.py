@@ -76,15 +76,18 @@ def assert_store_is_scratch(paths: DataPaths, through: dt.date, rules: OutcomeRu
 
 
 def test_the_store_brought_up_to_date_day_by_day_and_by_late_files_equals_it_computed_from_scratch(
-        small_marketplace, tmp_path, config):
+        small_marketplace, tmp_path, config, monkeypatch):
     # The generated files carry versions of earlier days (late rows): a day's file moves the
-    # evidence of days before it, which the store must recompute.
+    # evidence of days before it, which the store must recompute. The build computes the
+    # daily evidence by chunks of suppliers (of 500 orders here).
+    monkeypatch.setattr(feature_store, "ORDERS_PER_BUILD_CHUNK", 500)
     paths = copy_landing(small_marketplace, DataPaths(tmp_path / "data"))
     last = max(dt.date.fromisoformat(p.stem) for p in paths.landing.glob("orders/*.csv"))
     first_run = last - dt.timedelta(days=12)
     held = tmp_path / "held"
     hold_days_after(paths, first_run, held)
     assert run(paths, config, first_run) == feature_store.Refreshed("built")
+    assert len(kept_and_scratch(paths, first_run)[feature_store.ATTRIBUTES][0]) > 3 * 500  # chunks
     assert_store_is_scratch(paths, first_run)
     recomputed_from = []
     for day in (first_run + dt.timedelta(days=1), first_run + dt.timedelta(days=2), last):
