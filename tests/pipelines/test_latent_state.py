@@ -49,3 +49,29 @@ def test_states_saved_over_the_one_state_layout_load_back_the_same(tmp_path):
     for (state, _), (expected, _) in zip(loaded, kept):
         assert list(state.supplier_ids["defect"]) == ["S1", "S2"]
         assert np.array_equal(state.state["defect"], expected.state["defect"])
+
+
+def test_a_state_kept_again_with_the_same_digest_stays_and_the_others_are_replaced(tmp_path):
+    far, near = _state(DAY - dt.timedelta(days=30), 1), _state(DAY, 2)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE SCHEMA features; CREATE SCHEMA meta")
+
+        def rowids(day: dt.date) -> list[int]:
+            return [r for (r,) in con.execute("SELECT rowid FROM features.latent_filter_state WHERE day = ? "
+                                              "ORDER BY rowid", [day]).fetchall()]
+
+        latent_state.save(con, [(far, (1, 1)), (near, (2, 2))], "key")
+        stored_far = rowids(far.day)
+        later = _state(DAY + dt.timedelta(days=1), 3)
+        latent_state.save(con, [(far, (1, 1)), (later, (3, 3))], "key")
+        assert rowids(far.day) == stored_far and rowids(near.day) == []  # the far state was not written again
+        assert [(s.day, d) for s, d in latent_state.load(con, "key")] == [(far.day, (1, 1)), (later.day, (3, 3))]
+        changed = _state(far.day, 4)  # the same day, other evidence: replaced
+        latent_state.save(con, [(changed, (5, 5))], "key")
+        [(state, digest)] = latent_state.load(con, "key")
+        assert digest == (5, 5) and np.array_equal(state.state["defect"], changed.state["defect"])
+        con.execute("DELETE FROM meta.latent_filter_state")  # states without their meta rows are replaced too
+        latent_state.save(con, [(changed, (5, 5))], "key")
+        assert len(rowids(far.day)) == 2
+        latent_state.save(con, [(changed, (5, 5))], "other filters")
+        assert latent_state.load(con, "key") == [] and len(latent_state.load(con, "other filters")) == 1
