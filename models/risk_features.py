@@ -415,8 +415,8 @@ def _dispute_flows(disputed: Table) -> Table:
 
 
 def evidence_stream(daily: Table, points: Table, windows: tuple[int, ...]) -> Table:
-    """The rows whose running sums per supplier give `evidence_before`, in the order
-    (supplier_id, key, kind): per supplier, a bucket of its daily evidence (integer
+    """The rows whose running sums per supplier, in the order (key, kind), give
+    `evidence_before` (unordered): per supplier, a bucket of its daily evidence (integer
     millionths) per key asked for (kind 0), and a zero-valued lookup per distinct point and
     lag (kind 1: point_on, lag, key = point_on's day number - lag).
 
