@@ -13,8 +13,9 @@ For each scale (orders, e.g. 5k, 100k, 1m, 10m), in a fresh data dir:
 
 The summary compares the day (ingest + score + publish) with the full refresh, and, when a
 model was registered, the day as the daily refresh runs it then (ingest + predict +
-publish, and the facts update, which the plain score run before predict did). Training is hours at 10M orders: `--model-from` registers a model trained on
-another marketplace (the same features) instead, to measure predict at that scale.
+publish, and the facts update, which the plain score run before predict did). Training
+is hours at 10M orders: `--model-from` registers a model trained on another marketplace
+(the same features) instead, to measure predict at that scale.
 
 Every stage runs in its own process: wall time from the harness, CPU time (user + system,
 the stage and its children) and peak RSS from the kernel (wait4). Writes
