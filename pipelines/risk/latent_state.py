@@ -104,7 +104,7 @@ def load(con: duckdb.DuckDBPyConnection, key: str) -> list[Kept]:
 
 def save(con: duckdb.DuckDBPyConnection, kept: list[Kept], key: str) -> None:
     """Replace the kept states by `kept` (of the filters `key` names). A state stored for
-    the same filters, day and digest is the same state: it stays (about 100 MB at 20k
+    the same filters, day and digest is the same state: it stays (over 100 MB at 20k
     suppliers, rewritten every run for nothing)."""
     if table_exists(con, "features", "latent_filter_state") and not _has_days(con):
         con.execute("DROP TABLE features.latent_filter_state")
