@@ -192,23 +192,22 @@ class RiskData:
         return with_latent_rates(frame, self._stream_evidence(), streams)
 
     def with_latent_resumed(self, frame: pl.DataFrame, streams: dict[str, LatentStream | None],
-                            keep_on: tuple[dt.date, dt.date]) -> tuple[pl.DataFrame, list[latent_state.Kept]]:
+                            keep_on: tuple[dt.date, dt.date]) -> tuple[pl.DataFrame, latent_state.Keeping]:
         """`with_latent`, the filters resumed from the latest state the last scoring run kept
         on or before the first day asked for, when kept for the same filters from the same
         evidence (pipelines/risk/latent_state.py), else over the whole history; and what the
         next run is to resume from: the filters' states on the days of `keep_on` (far, near)
         that this run filters, with the digests of the evidence before them."""
         if frame.height == 0:
-            return self.with_latent(frame, streams), []
+            return self.with_latent(frame, streams), latent_state.Keeping([], [])
         first_asked = frame["placed_on"].min()
-        key = latent_state.streams_key(streams)
-        kept = latent_state.load(self.con, key)
+        kept = latent_state.kept_days(self.con, latent_state.streams_key(streams))
         evidence_sql = self.backend.compile(stream_evidence(self.sources.facts))
-        digests = latent_state.evidence_digests(self.con, evidence_sql,
-                                                sorted({*keep_on, *(state.day for state, _ in kept)}))
-        unchanged = [(state, digest) for state, digest in kept if digests[state.day] == digest]
-        resume = max((state for state, _ in unchanged if state.day <= first_asked), key=lambda state: state.day,
-                     default=None)
+        digests = latent_state.evidence_digests(self.con, evidence_sql, sorted({*keep_on, *(day for day, _ in kept)}))
+        unchanged = [(day, digest) for day, digest in kept if digests[day] == digest]
+        # only the state resumed from is read: the other stays where it is
+        resume_day = max((day for day, _ in unchanged if day <= first_asked), default=None)
+        resume = None if resume_day is None else latent_state.load(self.con, resume_day)
         if resume is None:
             evidence = self._stream_evidence()
         else:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -43,7 +44,16 @@ STATE_DDL = (
 # to a month before the nearer one (files arriving up to two months late) leave it usable.
 FAR_DAYS_BEFORE = 30
 
-Kept = tuple[FilterState, tuple[int, int]]  # a state and the digest of the evidence before its day
+Digest = tuple[int, int]  # the rows and XOR of row hashes of the stream evidence before a day
+Kept = tuple[FilterState, Digest]  # a state and the digest of the evidence before its day
+
+
+class Keeping(NamedTuple):
+    """What a run leaves for the next: the states it `made` (to write), and the (day,
+    digest) of states stored before and found unchanged that stay where they are."""
+
+    made: list[Kept]
+    carried: list[tuple[dt.date, Digest]]
 
 
 def keep_days(first_asked: dt.date) -> tuple[dt.date, dt.date]:
@@ -51,13 +61,12 @@ def keep_days(first_asked: dt.date) -> tuple[dt.date, dt.date]:
     return first_asked - dt.timedelta(days=FAR_DAYS_BEFORE), first_asked
 
 
-def to_keep(found: list[Kept], made: list[Kept], far: dt.date) -> list[Kept]:
+def to_keep(found: list[tuple[dt.date, Digest]], made: list[Kept], far: dt.date) -> Keeping:
     """What a run keeps: the states it `made`, and when it could not make the one on `far`
     (it resumed after it), the earliest state it `found` unchanged before its first made day."""
     if not made or made[0][0].day == far:
-        return made
-    older = [kept for kept in found if kept[0].day < made[0][0].day]
-    return older[:1] + made
+        return Keeping(made, [])
+    return Keeping(made, [kept for kept in found if kept[0] < made[0][0].day][:1])
 
 
 def streams_key(streams: dict[str, LatentStream | None]) -> str:
@@ -82,30 +91,32 @@ def _has_days(con: duckdb.DuckDBPyConnection) -> bool:
                             "AND table_name = 'latent_filter_state' AND column_name = 'day'").fetchall()[0][0])
 
 
-def load(con: duckdb.DuckDBPyConnection, key: str) -> list[Kept]:
-    """The kept states of the filters `key` names with their evidence digests, by day; none
-    when none is kept for them."""
+def kept_days(con: duckdb.DuckDBPyConnection, key: str) -> list[tuple[dt.date, Digest]]:
+    """(day, digest) of the states kept for the filters `key` names, by day; none when none
+    is kept for them."""
     if not table_exists(con, "meta", "latent_filter_state") or not _has_days(con):
         return []
-    meta = con.execute("SELECT day, evidence_rows, evidence_digest FROM meta.latent_filter_state "
+    rows = con.execute("SELECT day, evidence_rows, evidence_digest FROM meta.latent_filter_state "
                        "WHERE streams = ? ORDER BY day", [key]).fetchall()
-    kept = []
-    for day, rows, digest in meta:
-        table = con.sql(f"SELECT stream, supplier_id, state FROM features.latent_filter_state "
-                        f"WHERE day = DATE '{day}' ORDER BY stream, supplier_id").to_arrow_table()
-        ids, states = {}, {}
-        for stream in sorted(set(table["stream"].to_pylist())):
-            part = table.filter(pa.compute.equal(table["stream"], stream))
-            ids[stream] = np.asarray(part["supplier_id"].to_pylist(), dtype=object)
-            states[stream] = part["state"].combine_chunks().values.to_numpy().reshape(-1, len(GRID))
-        kept.append((FilterState(day, ids, states), (int(rows), int(digest))))
-    return kept
+    return [(day, (int(count), int(digest))) for day, count, digest in rows]
 
 
-def save(con: duckdb.DuckDBPyConnection, kept: list[Kept], key: str) -> None:
-    """Replace the kept states by `kept` (of the filters `key` names). A state stored for
-    the same filters, day and digest is the same state: it stays (over 100 MB at 20k
-    suppliers, rewritten every run for nothing)."""
+def load(con: duckdb.DuckDBPyConnection, day: dt.date) -> FilterState:
+    """The state kept on `day` (one of `kept_days`)."""
+    table = con.sql("SELECT stream, supplier_id, state FROM features.latent_filter_state WHERE day = ? "
+                    "ORDER BY stream, supplier_id", params=[day]).to_arrow_table()
+    ids, states = {}, {}
+    for stream in sorted(set(table["stream"].to_pylist())):
+        part = table.filter(pa.compute.equal(table["stream"], stream))
+        ids[stream] = np.asarray(part["supplier_id"].to_pylist(), dtype=object)
+        states[stream] = part["state"].combine_chunks().values.to_numpy().reshape(-1, len(GRID))
+    return FilterState(day, ids, states)
+
+
+def save(con: duckdb.DuckDBPyConnection, keeping: Keeping, key: str) -> None:
+    """Replace the kept states by those of `keeping` (of the filters `key` names). A state
+    stored for the same filters, day and digest is the same state: it stays (over 100 MB at
+    20k suppliers, rewritten every run for nothing)."""
     if table_exists(con, "features", "latent_filter_state") and not _has_days(con):
         con.execute("DROP TABLE features.latent_filter_state")
         con.execute("DROP TABLE IF EXISTS meta.latent_filter_state")
@@ -115,10 +126,11 @@ def save(con: duckdb.DuckDBPyConnection, kept: list[Kept], key: str) -> None:
     same = {(day, (int(rows), int(digest))) for day, streams, rows, digest in stored if streams == key}
     if len(same) < len(stored):  # another model's filters: none of it stays
         same = set()
-    staying = {state.day for state, digest in kept if (state.day, digest) in same}
+    staying = {day for day, digest in [*keeping.carried, *((s.day, d) for s, d in keeping.made)]
+               if (day, digest) in same}
     for table in ("features.latent_filter_state", "meta.latent_filter_state"):
         con.execute(f"DELETE FROM {table} WHERE day NOT IN (SELECT unnest(?::DATE[]))", [sorted(staying)])
-    for state, digest in kept:
+    for state, digest in keeping.made:
         if state.day in staying:
             continue
         streams = sorted(state.state)

@@ -61,7 +61,7 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
                                               latent_state.keep_days(as_of - dt.timedelta(days=risk.drift_days - 1)))
         typical, recent = both.head(typical.height), both.tail(recent.height)
         registry.check_schema(current, registry.feature_schema(typical, names))
-    if kept:
+    if kept.made:
         _keep_filters(paths, config, streams, kept)
     probabilities = model.predict(current.estimator, typical, names) if typical.height else []
     table = pa.table({"supplier_id": typical["supplier_id"].to_arrow().cast(pa.string()),
@@ -72,7 +72,7 @@ def supplier_risk(paths: DataPaths, config: Config, as_of: dt.date) -> SupplierR
     return SupplierRisk(current.version, as_of, table, drift)
 
 
-def _keep_filters(paths: DataPaths, config: Config, streams, kept: list[latent_state.Kept]) -> None:
+def _keep_filters(paths: DataPaths, config: Config, streams, kept: latent_state.Keeping) -> None:
     """The latent rates' filters for the next run to resume from (pipelines/risk/latent_state.py)."""
     con = connect(paths, memory_limit=config.warehouse.memory_limit)
     try:
